@@ -1,0 +1,132 @@
+//! API keys (`X-API-Key`), stored as SHA-256 digests and compared in constant time.
+
+use std::fmt;
+
+use aws_lc_rs::digest::{SHA256, digest};
+use subtle::{ConstantTimeEq, ConditionallySelectable};
+
+use crate::config::ConfigError;
+
+type Digest = [u8; 32];
+
+fn sha256(bytes: &[u8]) -> Digest {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest(&SHA256, bytes).as_ref());
+    out
+}
+
+/// The owner of a presented API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyUser {
+    /// The name the key was configured under.
+    pub name: String,
+}
+
+/// The accepted API keys. Only digests are kept, so a memory dump or a `Debug` print
+/// reveals no key.
+#[derive(Clone)]
+pub struct ApiKeys {
+    entries: Vec<(String, Digest)>,
+}
+
+impl fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.entries.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("ApiKeys").field("names", &names).finish()
+    }
+}
+
+impl ApiKeys {
+    /// Parses `name:key,name:key` (the `API_KEYS` format).
+    pub fn parse(list: &str) -> Result<Self, ConfigError> {
+        let mut keys = Self { entries: Vec::new() };
+        for (index, pair) in list.split(',').enumerate() {
+            let pair = pair.trim();
+            let Some((name, key)) = pair.split_once(':') else {
+                return Err(ConfigError::new(
+                    "API_KEYS",
+                    format!("entry {} is not name:key", index + 1),
+                ));
+            };
+            let (name, key) = (name.trim(), key.trim());
+            if name.is_empty() || key.is_empty() {
+                return Err(ConfigError::new(
+                    "API_KEYS",
+                    format!("entry {} has an empty name or key", index + 1),
+                ));
+            }
+            let digest = sha256(key.as_bytes());
+            if keys.entries.iter().any(|(_, d)| *d == digest) {
+                return Err(ConfigError::new(
+                    "API_KEYS",
+                    format!("entry {} repeats another entry's key", index + 1),
+                ));
+            }
+            keys.entries.push((name.to_owned(), digest));
+        }
+        Ok(keys)
+    }
+
+    /// One key under `name` (the development mode's demo key).
+    pub fn single(name: &str, key: &str) -> Self {
+        Self {
+            entries: vec![(name.to_owned(), sha256(key.as_bytes()))],
+        }
+    }
+
+    /// How many keys are configured.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no key is configured.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The owner of `presented`, if it is one of the keys. Every stored digest is compared,
+    /// without early exit, so timing says nothing about which key matched or how closely.
+    pub fn lookup(&self, presented: &[u8]) -> Option<ApiKeyUser> {
+        let candidate = sha256(presented);
+        let mut found = subtle::Choice::from(0u8);
+        let mut index = 0u32;
+        for (i, (_, digest)) in self.entries.iter().enumerate() {
+            let hit = digest.ct_eq(&candidate);
+            // Index counts fit in u32: keys come from one environment variable.
+            index.conditional_assign(&(i as u32), hit);
+            found |= hit;
+        }
+        bool::from(found).then(|| ApiKeyUser {
+            name: self.entries[index as usize].0.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_owner_of_each_key() {
+        let keys = ApiKeys::parse("alice:key-a, bob : key-b").unwrap();
+        assert_eq!(keys.lookup(b"key-a").unwrap().name, "alice");
+        assert_eq!(keys.lookup(b"key-b").unwrap().name, "bob");
+        assert_eq!(keys.lookup(b"key-c"), None);
+        assert_eq!(keys.lookup(b""), None);
+        assert_eq!(keys.lookup(b"key-a "), None);
+    }
+
+    #[test]
+    fn rejects_malformed_lists() {
+        for bad in ["alice", "alice:", ":key", "a:k,,b:j", "a:k,b:k"] {
+            assert!(ApiKeys::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_shows_names_only() {
+        let keys = ApiKeys::parse("alice:super-secret-key").unwrap();
+        let text = format!("{keys:?}");
+        assert!(text.contains("alice") && !text.contains("super-secret"), "{text}");
+    }
+}

@@ -1,0 +1,174 @@
+//! The embedded development issuer: a signing key generated at start-up, its JWKS and
+//! discovery documents, and token minting. Only compiled with the `dev-issuer` feature and
+//! only active when no real issuer is configured.
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{EncodingKey, Header};
+use serde_json::{Map, Value, json};
+
+use crate::error::AuthError;
+use crate::jwk::{KeySet, parse_jwks};
+use crate::token_cache::unix_now;
+
+/// Lifetime of minted tokens when the request names no `exp`.
+const TOKEN_LIFETIME_SECS: i64 = 3600;
+/// Largest `/dev/token` body accepted.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Why the development issuer could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("development issuer: {0}")]
+pub struct DevIssuerError(&'static str);
+
+/// A throw-away RS256 issuer living inside the sample process.
+pub struct DevIssuer {
+    issuer: String,
+    audience: Option<String>,
+    kid: String,
+    signing_key: EncodingKey,
+    jwks: Value,
+    demo_api_key: String,
+}
+
+impl std::fmt::Debug for DevIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevIssuer")
+            .field("issuer", &self.issuer)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DevIssuer {
+    /// Generates an RSA-2048 key and a demo API key for the issuer at `issuer` (the
+    /// sample's own base URL). Tokens get `aud: audience` unless the request sets one.
+    pub fn generate(issuer: &str, audience: Option<String>) -> Result<Self, DevIssuerError> {
+        let key = KeyPair::generate(KeySize::Rsa2048).map_err(|_| DevIssuerError("key generation failed"))?;
+        let pkcs8 = key.as_der().map_err(|_| DevIssuerError("key export failed"))?;
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            STANDARD.encode(pkcs8.as_ref())
+        );
+        let signing_key =
+            EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| DevIssuerError("key import failed"))?;
+        let public = aws_lc_rs::signature::KeyPair::public_key(&key);
+        let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
+        let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
+        // RFC 7638 thumbprint as the key id.
+        let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+        let kid = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes()));
+        let jwks = json!({ "keys": [{ "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e }] });
+        let mut random = [0u8; 24];
+        aws_lc_rs::rand::fill(&mut random).map_err(|_| DevIssuerError("no randomness"))?;
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            audience,
+            kid,
+            signing_key,
+            jwks,
+            demo_api_key: format!("dev_{}", URL_SAFE_NO_PAD.encode(random)),
+        })
+    }
+
+    /// The issuer URL (`iss` of every minted token).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The public JWK set document.
+    pub fn jwks(&self) -> &Value {
+        &self.jwks
+    }
+
+    /// The verifying keys, for in-process verification.
+    pub fn key_set(&self) -> KeySet {
+        // Our own document always parses; an empty set would only refuse every token.
+        parse_jwks(self.jwks.to_string().as_bytes(), 1).unwrap_or_default()
+    }
+
+    /// The OpenID Connect discovery document.
+    pub fn discovery_document(&self) -> Value {
+        json!({
+            "issuer": self.issuer,
+            "jwks_uri": format!("{}/.well-known/jwks.json", self.issuer),
+            "token_endpoint": format!("{}/dev/token", self.issuer),
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        })
+    }
+
+    /// The random API key accepted for user `demo` in development mode.
+    pub fn demo_api_key(&self) -> &str {
+        &self.demo_api_key
+    }
+
+    /// Signs `claims`, filling in `iss`, `iat`, a one-hour `exp` and the audience when absent.
+    pub fn mint(&self, mut claims: Map<String, Value>) -> String {
+        let now = unix_now();
+        claims.entry("iss").or_insert_with(|| json!(self.issuer));
+        claims.entry("iat").or_insert_with(|| json!(now));
+        claims.entry("exp").or_insert_with(|| json!(now + TOKEN_LIFETIME_SECS));
+        if let Some(aud) = &self.audience {
+            claims.entry("aud").or_insert_with(|| json!(aud));
+        }
+        let mut header = Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(self.kid.clone());
+        // Encoding a JSON map with our own RSA key cannot fail.
+        jsonwebtoken::encode(&header, &claims, &self.signing_key).unwrap_or_default()
+    }
+
+    /// Handles a `POST /dev/token` body: a JSON object of claims. Returns `{"token": ...}`.
+    pub fn mint_from_body(&self, body: &[u8]) -> Result<Value, AuthError> {
+        if body.len() > MAX_BODY_BYTES {
+            return Err(AuthError::BadRequest("body larger than 16 KiB"));
+        }
+        let claims: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
+            Map::new()
+        } else {
+            serde_json::from_slice(body).map_err(|_| AuthError::BadRequest("body must be a JSON object of claims"))?
+        };
+        for time in ["exp", "nbf", "iat"] {
+            if claims.get(time).is_some_and(|v| v.as_i64().is_none()) {
+                return Err(AuthError::BadRequest("exp, nbf and iat must be integers"));
+            }
+        }
+        Ok(json!({ "token": self.mint(claims) }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_tokens_verify_against_the_published_key() {
+        let issuer = DevIssuer::generate("http://127.0.0.1:1", None).unwrap();
+        let token = issuer.mint(Map::new());
+        let set = issuer.key_set();
+        assert_eq!(set.len(), 1);
+        let parsed = crate::token::parse(&token, 8192).unwrap();
+        let key = match set.select(parsed.kid.as_deref(), parsed.alg) {
+            crate::jwk::Selection::Found(k) => k.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            jsonwebtoken::crypto::verify(parsed.signature, parsed.signing_input.as_bytes(), &key.key, parsed.alg.jwt())
+                .unwrap()
+        );
+        let claims = crate::token::decode_claims(parsed.payload).unwrap();
+        assert_eq!(claims["iss"], "http://127.0.0.1:1");
+    }
+
+    #[test]
+    fn bad_bodies_are_refused() {
+        let issuer = DevIssuer::generate("http://127.0.0.1:1", None).unwrap();
+        for body in [&b"[]"[..], b"{", b"{\"exp\":\"soon\"}", &[b' '; 20_000]] {
+            assert!(issuer.mint_from_body(body).is_err());
+        }
+        assert!(issuer.mint_from_body(b"").is_ok());
+    }
+}

@@ -1,0 +1,243 @@
+//! Every way a request can be refused, and how each maps onto an HTTP response.
+//!
+//! Bearer-token failures follow RFC 6750 §3: a `WWW-Authenticate: Bearer` challenge with
+//! `error` and `error_description`, and the same two fields in the JSON body.
+
+use serde_json::json;
+
+use crate::reply::Reply;
+
+/// The protection realm named in every challenge.
+pub const REALM: &str = "api";
+
+/// Why a bearer token was rejected. Each variant's text is the `error_description`
+/// sent to the client, so none of them echo the token or any secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// `exp` is in the past (beyond the leeway).
+    #[error("Token has expired")]
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    #[error("Token is not valid yet")]
+    NotYetValid,
+    /// Larger than the configured maximum.
+    #[error("Token is too large")]
+    TooLarge,
+    /// Not three base64url parts of JSON, or otherwise unreadable.
+    #[error("Token is malformed: {0}")]
+    Malformed(&'static str),
+    /// `alg` missing, unknown, `none`, or outside the allow-list.
+    #[error("Token algorithm is not allowed")]
+    AlgorithmNotAllowed,
+    /// The header carries `crit` (no extension is understood) or `b64: false`.
+    #[error("Token uses an unsupported header extension")]
+    UnsupportedExtension,
+    /// No key in the set has this `kid`, even after the permitted refetch.
+    #[error("Token signing key is unknown")]
+    UnknownKey,
+    /// No `kid`, and the set does not hold exactly one key that fits the algorithm.
+    #[error("Token has no key id and no single key fits it")]
+    AmbiguousKey,
+    /// The key named by `kid` does not fit the token's algorithm.
+    #[error("Token algorithm does not match its key")]
+    KeyMismatch,
+    /// The signature does not verify.
+    #[error("Token signature is invalid")]
+    BadSignature,
+    /// A required claim is absent.
+    #[error("Token is missing the {0} claim")]
+    MissingClaim(&'static str),
+    /// A claim has the wrong JSON type or an impossible value.
+    #[error("Token has an invalid {0} claim")]
+    InvalidClaim(&'static str),
+    /// `iss` is not the configured issuer.
+    #[error("Token issuer is not accepted")]
+    WrongIssuer,
+    /// `aud` does not contain the configured audience.
+    #[error("Token audience is not accepted")]
+    WrongAudience,
+}
+
+/// A refused request, carrying everything needed to answer it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No bearer credentials at all.
+    #[error("no bearer token was sent")]
+    MissingToken,
+    /// An `Authorization` header that cannot be read (RFC 6750 `invalid_request`).
+    #[error("malformed Authorization header: {0}")]
+    InvalidRequest(&'static str),
+    /// A bearer token that failed verification.
+    #[error(transparent)]
+    InvalidToken(#[from] TokenError),
+    /// A valid token that lacks the role or scope a route needs.
+    #[error("the token lacks the {0} role or scope")]
+    InsufficientScope(&'static str),
+    /// Missing or unknown `X-API-Key`.
+    #[error("missing or invalid API key")]
+    InvalidApiKey,
+    /// Missing or wrong `X-Shared-Secret`.
+    #[error("missing or invalid shared secret")]
+    InvalidSharedSecret,
+    /// Plain HTTP when HTTPS is required: redirect to this URL.
+    #[error("HTTPS is required")]
+    HttpsRequired(String),
+    /// The signing keys cannot be obtained and none are cached.
+    #[error("signing keys are unavailable")]
+    KeysUnavailable {
+        /// Seconds after which a retry may succeed.
+        retry_after_secs: u64,
+    },
+    /// A request body that cannot be used (development issuer only).
+    #[error("invalid request: {0}")]
+    BadRequest(&'static str),
+}
+
+impl AuthError {
+    /// The HTTP status for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::MissingToken
+            | Self::InvalidToken(_)
+            | Self::InvalidApiKey
+            | Self::InvalidSharedSecret => 401,
+            Self::InvalidRequest(_) | Self::BadRequest(_) => 400,
+            Self::InsufficientScope(_) => 403,
+            Self::HttpsRequired(_) => 308,
+            Self::KeysUnavailable { .. } => 503,
+        }
+    }
+
+    /// The machine-readable `error` code of the JSON body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::InvalidRequest(_) | Self::BadRequest(_) => "invalid_request",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::InsufficientScope(_) => "insufficient_scope",
+            Self::InvalidApiKey => "invalid_api_key",
+            Self::InvalidSharedSecret => "invalid_shared_secret",
+            Self::HttpsRequired(_) => "https_required",
+            Self::KeysUnavailable { .. } => "temporarily_unavailable",
+        }
+    }
+
+    /// The human-readable `error_description`.
+    pub fn description(&self) -> String {
+        match self {
+            Self::MissingToken => "Bearer token required".to_owned(),
+            Self::InvalidToken(e) => e.to_string(),
+            Self::InsufficientScope(role) => format!("The {role} role or scope is required"),
+            Self::KeysUnavailable { .. } => {
+                "Signing keys are temporarily unavailable; retry later".to_owned()
+            }
+            other => capitalise(&other.to_string()),
+        }
+    }
+
+    /// The complete response: status, challenge or redirect headers, and JSON body.
+    pub fn reply(&self) -> Reply {
+        let description = self.description();
+        let mut reply = Reply::json(
+            self.status(),
+            json!({ "error": self.code(), "error_description": description }),
+        );
+        let challenge = match self {
+            Self::MissingToken => Some(format!("Bearer realm=\"{REALM}\"")),
+            Self::InvalidRequest(_) | Self::InvalidToken(_) => Some(format!(
+                "Bearer realm=\"{REALM}\", error=\"{}\", error_description=\"{}\"",
+                self.code(),
+                quoted_string_safe(&description)
+            )),
+            Self::InsufficientScope(role) => Some(format!(
+                "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", error_description=\"{}\", scope=\"{role}\"",
+                quoted_string_safe(&description)
+            )),
+            Self::InvalidApiKey => Some(format!("ApiKey realm=\"{REALM}\", header=\"X-API-Key\"")),
+            Self::InvalidSharedSecret => Some(format!(
+                "SharedSecret realm=\"{REALM}\", header=\"X-Shared-Secret\""
+            )),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            reply = reply.with_header("www-authenticate", challenge);
+        }
+        match self {
+            Self::HttpsRequired(location) => reply.with_header("location", location.clone()),
+            Self::KeysUnavailable { retry_after_secs } => {
+                reply.with_header("retry-after", retry_after_secs.max(&1).to_string())
+            }
+            _ => reply,
+        }
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Keeps only the characters RFC 6750 §3 allows inside `error_description`.
+fn quoted_string_safe(text: &str) -> String {
+    text.chars()
+        .filter(|c| matches!(*c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
+        reply
+            .headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn missing_token_is_a_bare_challenge() {
+        let reply = AuthError::MissingToken.reply();
+        assert_eq!(reply.status, 401);
+        assert_eq!(header(&reply, "www-authenticate"), Some("Bearer realm=\"api\""));
+        assert_eq!(reply.body["error"], "missing_token");
+    }
+
+    #[test]
+    fn expired_token_says_so_in_header_and_body() {
+        let reply = AuthError::from(TokenError::Expired).reply();
+        assert_eq!(reply.status, 401);
+        assert_eq!(
+            header(&reply, "www-authenticate"),
+            Some(
+                "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"Token has expired\""
+            )
+        );
+        assert_eq!(reply.body["error_description"], "Token has expired");
+    }
+
+    #[test]
+    fn insufficient_scope_is_403_with_scope() {
+        let reply = AuthError::InsufficientScope("admin").reply();
+        assert_eq!(reply.status, 403);
+        let challenge = header(&reply, "www-authenticate").unwrap_or_default();
+        assert!(challenge.contains("error=\"insufficient_scope\""), "{challenge}");
+        assert!(challenge.contains("scope=\"admin\""), "{challenge}");
+    }
+
+    #[test]
+    fn unavailable_keys_ask_for_a_retry() {
+        let reply = AuthError::KeysUnavailable { retry_after_secs: 0 }.reply();
+        assert_eq!(reply.status, 503);
+        assert_eq!(header(&reply, "retry-after"), Some("1"));
+    }
+
+    #[test]
+    fn descriptions_cannot_break_the_challenge() {
+        assert_eq!(quoted_string_safe("a\"b\\c\nd"), "abcd");
+    }
+}

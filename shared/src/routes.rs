@@ -1,0 +1,102 @@
+//! The bodies of the sample route contract, shared by every framework.
+//!
+//! | route | auth | success |
+//! |---|---|---|
+//! | `GET /healthz` | none, never gated | `{"status":"ok","keys":{...}}` |
+//! | `GET /public` | none | `{"message":"Anyone can see this"}` |
+//! | `GET /protected` | bearer JWT | `{"message":"Access granted","user":{claims}}` |
+//! | `GET /admin` | bearer JWT with role or scope `admin` | `{"message":"Admin access","user":{claims}}` |
+//! | `GET /me` | `X-API-Key` | `{"user":"<name>"}` |
+//!
+//! Development mode adds `POST /dev/token`, `GET /.well-known/openid-configuration` and
+//! `GET /.well-known/jwks.json`; outside it they answer 404.
+
+use serde_json::json;
+
+use crate::api_keys::ApiKeyUser;
+use crate::auth::Auth;
+use crate::claims::Claims;
+use crate::reply::Reply;
+
+/// `GET /healthz`.
+pub const HEALTHZ: &str = "/healthz";
+/// `GET /public`.
+pub const PUBLIC: &str = "/public";
+/// `GET /protected`.
+pub const PROTECTED: &str = "/protected";
+/// `GET /admin`.
+pub const ADMIN: &str = "/admin";
+/// `GET /me`.
+pub const ME: &str = "/me";
+/// `POST /dev/token` (development mode).
+pub const DEV_TOKEN: &str = "/dev/token";
+/// `GET /.well-known/openid-configuration` (development mode).
+pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
+/// `GET /.well-known/jwks.json` (development mode).
+pub const JWKS: &str = "/.well-known/jwks.json";
+
+/// The `/healthz` body: always 200, with the key set's state.
+pub fn healthz(auth: &Auth) -> Reply {
+    Reply::ok(json!({ "status": "ok", "keys": auth.key_set_status() }))
+}
+
+/// The `/public` body.
+pub fn public() -> Reply {
+    Reply::ok(json!({ "message": "Anyone can see this" }))
+}
+
+/// The `/protected` body for verified claims.
+pub fn protected(claims: &Claims) -> Reply {
+    Reply::ok(json!({ "message": "Access granted", "user": claims }))
+}
+
+/// The `/admin` body for verified claims that carry the admin role.
+pub fn admin(claims: &Claims) -> Reply {
+    Reply::ok(json!({ "message": "Admin access", "user": claims }))
+}
+
+/// The `/me` body for an API key's owner.
+pub fn me(user: &ApiKeyUser) -> Reply {
+    Reply::ok(json!({ "user": user.name }))
+}
+
+/// A JSON 404, for routes that exist only in development mode.
+pub fn not_found() -> Reply {
+    Reply::json(404, json!({ "error": "not_found", "error_description": "No such route" }))
+}
+
+/// `POST /dev/token`: mints a token from a JSON object of claims (development mode).
+pub fn dev_token(auth: &Auth, body: &[u8]) -> Reply {
+    #[cfg(feature = "dev-issuer")]
+    if let Some(dev) = auth.dev_issuer() {
+        return match dev.mint_from_body(body) {
+            Ok(token) => Reply::ok(token),
+            Err(error) => {
+                tracing::info!(error = error.code(), reason = %error.description(), "dev token refused");
+                error.reply()
+            }
+        };
+    }
+    let _ = (auth, body);
+    not_found()
+}
+
+/// `GET /.well-known/openid-configuration` (development mode).
+pub fn openid_configuration(auth: &Auth) -> Reply {
+    #[cfg(feature = "dev-issuer")]
+    if let Some(dev) = auth.dev_issuer() {
+        return Reply::ok(dev.discovery_document());
+    }
+    let _ = auth;
+    not_found()
+}
+
+/// `GET /.well-known/jwks.json` (development mode).
+pub fn jwks(auth: &Auth) -> Reply {
+    #[cfg(feature = "dev-issuer")]
+    if let Some(dev) = auth.dev_issuer() {
+        return Reply::ok(dev.jwks().clone());
+    }
+    let _ = auth;
+    not_found()
+}

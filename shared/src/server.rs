@@ -1,0 +1,148 @@
+//! Start-up steps every sample binary shares: logging, configuration, binding, the
+//! `listening on` line and the development-mode banner, and graceful shutdown.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+
+use crate::auth::Auth;
+use crate::config::Config;
+
+/// Sends `tracing` output to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Prints a one-line start-up error and exits non-zero.
+pub fn exit_with(error: impl std::fmt::Display) -> ! {
+    eprintln!("error: {error}");
+    std::process::exit(2)
+}
+
+/// Reads and validates the configuration, or exits with a one-line error naming the
+/// variable.
+pub fn load_config(default_port: u16) -> Config {
+    Config::from_env(default_port).unwrap_or_else(|e| exit_with(e))
+}
+
+/// Binds `HOST:PORT` (non-blocking, ready for any async runtime), or exits.
+pub fn bind(config: &Config) -> (TcpListener, SocketAddr) {
+    let wanted = SocketAddr::new(config.host, config.port);
+    let listener = TcpListener::bind(wanted).unwrap_or_else(|e| exit_with(format!("cannot bind {wanted}: {e}")));
+    if let Err(e) = listener.set_nonblocking(true) {
+        exit_with(format!("cannot configure the listener: {e}"));
+    }
+    let addr = listener.local_addr().unwrap_or(wanted);
+    (listener, addr)
+}
+
+/// The URL clients use to reach `addr` (an unspecified address becomes loopback).
+pub fn base_url(addr: SocketAddr) -> String {
+    let mut shown = addr;
+    if shown.ip().is_unspecified() {
+        shown.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    format!("http://{shown}")
+}
+
+/// The whole start-up for a sample that can serve a std listener: configuration, bind,
+/// [`Auth`], announcement. Exits on any error. Must run inside a Tokio runtime.
+pub fn start(default_port: u16) -> (Auth, TcpListener) {
+    init_tracing();
+    let config = load_config(default_port);
+    let (listener, addr) = bind(&config);
+    let auth = build_auth(config, addr);
+    announce(&auth, addr);
+    (auth, listener)
+}
+
+/// Builds [`Auth`] for a server bound at `addr`, or exits.
+pub fn build_auth(config: Config, addr: SocketAddr) -> Auth {
+    Auth::new(config, &base_url(addr)).unwrap_or_else(|e| exit_with(e))
+}
+
+/// Prints `listening on http://HOST:PORT` (what scripts and tests wait for) and, in
+/// development mode, the banner with ready-to-paste commands.
+pub fn announce(auth: &Auth, addr: SocketAddr) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on http://{addr}");
+    #[cfg(feature = "dev-issuer")]
+    if let Some(dev) = auth.dev_issuer() {
+        let _ = out.write_all(dev_banner(dev, &base_url(addr)).as_bytes());
+    }
+    let _ = out.flush();
+    if auth.is_development() {
+        tracing::warn!("DEVELOPMENT MODE: tokens are signed by an embedded issuer; set AUTH_ISSUER for real use");
+    }
+}
+
+#[cfg(feature = "dev-issuer")]
+fn dev_banner(dev: &crate::DevIssuer, base: &str) -> String {
+    use serde_json::{Map, json};
+    let mut user = Map::new();
+    user.insert("sub".into(), json!("alice"));
+    user.insert("roles".into(), json!(["user"]));
+    let mut admin = Map::new();
+    admin.insert("sub".into(), json!("root"));
+    admin.insert("roles".into(), json!(["admin"]));
+    let (user, admin) = (dev.mint(user), dev.mint(admin));
+    // Gates that are configured in this shell show up in the commands by reference, so the
+    // banner never prints a secret.
+    let mut extra = String::new();
+    if std::env::var_os("SHARED_SECRET").is_some() {
+        extra.push_str(" -H \"X-Shared-Secret: $SHARED_SECRET\"");
+    }
+    if std::env::var("FORCE_HTTPS").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on")) {
+        extra.push_str(" -H 'X-Forwarded-Proto: https'");
+    }
+    let key_line = if std::env::var_os("API_KEYS").is_some() {
+        format!("  curl{extra} -H 'X-API-Key: <one of API_KEYS>' {base}/me\n")
+    } else {
+        format!("  curl{extra} -H 'X-API-Key: {}' {base}/me\n", dev.demo_api_key())
+    };
+    format!(
+        "\n\
+         ==================== DEVELOPMENT MODE ====================\n\
+         Tokens are signed by an embedded issuer with a key generated at start-up.\n\
+         Set AUTH_ISSUER (or AUTH_JWKS_URL) to verify tokens from a real issuer.\n\
+         issuer: {base}\n\n\
+         Try it (tokens valid for one hour):\n\
+         \x20 curl{extra} -H 'Authorization: Bearer {user}' {base}/protected\n\
+         \x20 curl{extra} -H 'Authorization: Bearer {admin}' {base}/admin\n\
+         {key_line}\
+         \x20 curl{extra} -X POST {base}/dev/token -H 'Content-Type: application/json' -d '{{\"sub\":\"bob\",\"roles\":[\"admin\"]}}'\n\
+         ==========================================================\n"
+    )
+}
+
+/// Resolves on Ctrl-C or SIGTERM, for graceful shutdown.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

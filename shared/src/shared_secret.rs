@@ -1,0 +1,49 @@
+//! The gateway's shared secret (`X-Shared-Secret`), compared in constant time.
+
+use aws_lc_rs::digest::{SHA256, digest};
+use subtle::ConstantTimeEq;
+
+use crate::config::ConfigError;
+
+/// The secret the gateway adds to every request it forwards.
+///
+/// Both sides are hashed before the constant-time comparison, so neither the secret's
+/// length nor its prefix leaks through timing (the source document's
+/// `hmac.compare_digest` leaks the length).
+#[derive(Clone)]
+pub struct SharedSecret {
+    digest: [u8; 32],
+}
+
+impl SharedSecret {
+    /// Wraps the configured secret; an empty one is a configuration error.
+    pub fn new(secret: &str) -> Result<Self, ConfigError> {
+        if secret.is_empty() {
+            return Err(ConfigError::new("SHARED_SECRET", "is empty"));
+        }
+        let mut d = [0u8; 32];
+        d.copy_from_slice(digest(&SHA256, secret.as_bytes()).as_ref());
+        Ok(Self { digest: d })
+    }
+
+    /// Whether `presented` equals the secret.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        let candidate = digest(&SHA256, presented);
+        self.digest.ct_eq(candidate.as_ref()).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_only_the_exact_secret() {
+        let s = SharedSecret::new("gateway-secret").unwrap();
+        assert!(s.matches(b"gateway-secret"));
+        assert!(!s.matches(b"gateway-secre"));
+        assert!(!s.matches(b"gateway-secret "));
+        assert!(!s.matches(b""));
+        assert!(SharedSecret::new("").is_err());
+    }
+}

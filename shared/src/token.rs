@@ -1,0 +1,290 @@
+//! Compact JWS parsing (RFC 7515) and claim checks (RFC 7519, RFC 8725).
+//!
+//! The signature itself is checked by `jsonwebtoken`'s crypto layer. The header is read
+//! here rather than by `jsonwebtoken::decode`, because that decoder knows neither RFC 9864's
+//! `Ed25519` algorithm name nor `crit`, refuses duplicate members only for the fields it
+//! knows, and would parse the claims a second time; the claim checks below run once over the
+//! same map that is handed to the route.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::algorithm::Algorithm;
+use crate::error::TokenError;
+
+/// A token split into its parts, header read, signature not yet checked.
+#[derive(Debug)]
+pub(crate) struct UnverifiedToken<'a> {
+    pub(crate) alg: Algorithm,
+    pub(crate) kid: Option<String>,
+    /// `header.payload`, the bytes the signature covers.
+    pub(crate) signing_input: &'a str,
+    pub(crate) payload: &'a str,
+    pub(crate) signature: &'a str,
+}
+
+/// Splits and reads a compact JWS. Refuses oversized tokens, anything but three non-empty
+/// base64url parts, non-object or duplicate-member JSON, `alg: none` and unknown
+/// algorithms, and any `crit` or `b64` extension.
+pub(crate) fn parse(token: &str, max_len: usize) -> Result<UnverifiedToken<'_>, TokenError> {
+    if token.len() > max_len {
+        return Err(TokenError::TooLarge);
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed("expected three dot-separated parts"));
+    };
+    if header.is_empty() || payload.is_empty() || signature.is_empty() {
+        return Err(TokenError::Malformed("empty part"));
+    }
+    if !is_base64url(payload) || !is_base64url(signature) {
+        return Err(TokenError::Malformed("not base64url"));
+    }
+    let header_map = decode_object(header, "header")?;
+    let alg = header_map
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(Algorithm::from_name)
+        .ok_or(TokenError::AlgorithmNotAllowed)?;
+    if header_map.contains_key("crit") || header_map.get("b64").is_some_and(|b| b != &Value::Bool(true)) {
+        return Err(TokenError::UnsupportedExtension);
+    }
+    let kid = match header_map.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(TokenError::Malformed("kid is not a string")),
+    };
+    let signing_input = &token[..header.len() + 1 + payload.len()];
+    Ok(UnverifiedToken {
+        alg,
+        kid,
+        signing_input,
+        payload,
+        signature,
+    })
+}
+
+/// Decodes the (already signature-checked) payload into its claims.
+pub(crate) fn decode_claims(payload: &str) -> Result<Map<String, Value>, TokenError> {
+    decode_object(payload, "payload")
+}
+
+fn is_base64url(part: &str) -> bool {
+    part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn decode_object(part: &str, what: &'static str) -> Result<Map<String, Value>, TokenError> {
+    let malformed = || {
+        TokenError::Malformed(if what == "header" {
+            "header is not base64url-encoded JSON object"
+        } else {
+            "payload is not base64url-encoded JSON object"
+        })
+    };
+    if !is_base64url(part) {
+        return Err(malformed());
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| malformed())?;
+    serde_json::from_slice::<StrictObject>(&bytes)
+        .map(|o| o.0)
+        .map_err(|_| malformed())
+}
+
+/// A JSON object whose members are unique (RFC 7515 §5.2: a duplicate is rejected rather
+/// than silently resolved one way by us and another way by the token's issuer).
+struct StrictObject(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for StrictObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = StrictObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
+                let mut map = Map::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    let value: Value = access.next_value()?;
+                    if map.insert(key, value).is_some() {
+                        return Err(A::Error::custom("duplicate member"));
+                    }
+                }
+                Ok(StrictObject(map))
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// The claim rules of one deployment.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimRules {
+    pub(crate) issuer: Option<String>,
+    pub(crate) audience: Option<String>,
+    pub(crate) leeway_secs: i64,
+}
+
+/// Reads a NumericDate. Only integers are accepted: every mainstream issuer writes them,
+/// and a fraction or an out-of-range number is a sign of a forged or broken token.
+fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(value) => value.as_i64().map(Some).ok_or(TokenError::InvalidClaim(name)),
+    }
+}
+
+/// Checks `exp` (required), `nbf`, `iss` and `aud` at time `now` (Unix seconds).
+pub(crate) fn validate_claims(
+    claims: &Map<String, Value>,
+    rules: &ClaimRules,
+    now: i64,
+) -> Result<(), TokenError> {
+    let exp = numeric_date(claims, "exp")?.ok_or(TokenError::MissingClaim("exp"))?;
+    check_time(exp, numeric_date(claims, "nbf")?, rules.leeway_secs, now)?;
+    if let Some(issuer) = &rules.issuer {
+        match claims.get("iss") {
+            None => return Err(TokenError::MissingClaim("iss")),
+            Some(Value::String(iss)) if iss == issuer => {}
+            Some(_) => return Err(TokenError::WrongIssuer),
+        }
+    }
+    if let Some(audience) = &rules.audience {
+        let matches = match claims.get("aud") {
+            None => return Err(TokenError::MissingClaim("aud")),
+            Some(Value::String(aud)) => aud == audience,
+            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(audience)),
+            Some(_) => return Err(TokenError::InvalidClaim("aud")),
+        };
+        if !matches {
+            return Err(TokenError::WrongAudience);
+        }
+    }
+    Ok(())
+}
+
+/// The time-window part of the claim checks, also re-run on every token-cache hit.
+pub(crate) fn check_time(exp: i64, nbf: Option<i64>, leeway: i64, now: i64) -> Result<(), TokenError> {
+    if now.saturating_sub(leeway) >= exp {
+        return Err(TokenError::Expired);
+    }
+    if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+        return Err(TokenError::NotYetValid);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn b64(value: &str) -> String {
+        URL_SAFE_NO_PAD.encode(value)
+    }
+
+    fn token(header: &str, payload: &str) -> String {
+        format!("{}.{}.c2ln", b64(header), b64(payload))
+    }
+
+    #[test]
+    fn reads_alg_and_kid() {
+        let t = token(r#"{"alg":"Ed25519","kid":"k1","typ":"JWT"}"#, "{}");
+        let parsed = parse(&t, 8192).unwrap();
+        assert_eq!(parsed.alg, Algorithm::Ed25519);
+        assert_eq!(parsed.kid.as_deref(), Some("k1"));
+        assert!(t.starts_with(parsed.signing_input));
+    }
+
+    #[test]
+    fn structural_defects_are_malformed() {
+        let good_header = b64(r#"{"alg":"RS256"}"#);
+        for bad in [
+            "a.b".to_owned(),
+            "a.b.c.d".to_owned(),
+            format!("{good_header}..c2ln"),
+            format!("{good_header}.e30."),
+            format!("{good_header}.e30=.c2ln"),
+            format!("{good_header}.e30.c2ln="),
+            format!("{good_header}.e3*.c2ln"),
+            format!("{}.e30.c2ln", b64("null")),
+            format!("{}.e30.c2ln", b64("[1]")),
+            format!("{}.e30.c2ln", b64(r#"{"alg":"RS256","alg":"RS256"}"#)),
+            format!("{}.e30.c2ln", b64(r#"{"alg":"RS256","kid":5}"#)),
+        ] {
+            assert!(matches!(parse(&bad, 8192), Err(TokenError::Malformed(_))), "{bad}");
+        }
+        assert_eq!(parse(&"a".repeat(9000), 8192).unwrap_err(), TokenError::TooLarge);
+    }
+
+    #[test]
+    fn none_and_unknown_algorithms_are_refused() {
+        for alg in [r#""none""#, r#""None""#, r#""nOnE""#, r#""HS512""#, "null", "5"] {
+            let t = token(&format!(r#"{{"alg":{alg}}}"#), "{}");
+            assert_eq!(parse(&t, 8192).unwrap_err(), TokenError::AlgorithmNotAllowed, "{alg}");
+        }
+        assert_eq!(parse(&token("{}", "{}"), 8192).unwrap_err(), TokenError::AlgorithmNotAllowed);
+    }
+
+    #[test]
+    fn extensions_are_refused() {
+        for header in [
+            r#"{"alg":"RS256","crit":["exp"]}"#,
+            r#"{"alg":"RS256","crit":[]}"#,
+            r#"{"alg":"RS256","b64":false}"#,
+        ] {
+            assert_eq!(parse(&token(header, "{}"), 8192).unwrap_err(), TokenError::UnsupportedExtension);
+        }
+    }
+
+    fn rules() -> ClaimRules {
+        ClaimRules {
+            issuer: Some("https://issuer.example".into()),
+            audience: Some("api".into()),
+            leeway_secs: 30,
+        }
+    }
+
+    fn check(claims: Value) -> Result<(), TokenError> {
+        let Value::Object(map) = claims else { unreachable!() };
+        validate_claims(&map, &rules(), 1_000_000)
+    }
+
+    #[test]
+    fn claim_rules() {
+        let ok = json!({"iss":"https://issuer.example","aud":"api","exp":1_000_100});
+        assert_eq!(check(ok.clone()), Ok(()));
+        let with = |k: &str, v: Value| {
+            let mut c = ok.clone();
+            c[k] = v;
+            check(c)
+        };
+        assert_eq!(with("aud", json!(["x", "api"])), Ok(()));
+        assert_eq!(with("exp", json!(1_000_000 - 29)), Ok(()), "inside the leeway");
+        assert_eq!(with("exp", json!(1_000_000 - 30)), Err(TokenError::Expired));
+        assert_eq!(with("exp", json!("1000100")), Err(TokenError::InvalidClaim("exp")));
+        assert_eq!(with("exp", json!(1_000_100.5)), Err(TokenError::InvalidClaim("exp")));
+        assert_eq!(with("exp", json!(1e300)), Err(TokenError::InvalidClaim("exp")));
+        assert_eq!(with("nbf", json!(1_000_031)), Err(TokenError::NotYetValid));
+        assert_eq!(with("nbf", json!(1_000_030)), Ok(()));
+        assert_eq!(with("iss", json!("https://issuer.example/")), Err(TokenError::WrongIssuer));
+        assert_eq!(with("iss", json!("HTTPS://issuer.example")), Err(TokenError::WrongIssuer));
+        assert_eq!(with("aud", json!(["x", "y"])), Err(TokenError::WrongAudience));
+        assert_eq!(with("aud", json!(5)), Err(TokenError::InvalidClaim("aud")));
+        assert_eq!(
+            check(json!({"iss":"https://issuer.example","aud":"api"})),
+            Err(TokenError::MissingClaim("exp"))
+        );
+    }
+
+    #[test]
+    fn duplicate_claims_are_refused() {
+        let payload = b64(r#"{"sub":"a","sub":"b"}"#);
+        assert!(matches!(decode_claims(&payload), Err(TokenError::Malformed(_))));
+    }
+}
