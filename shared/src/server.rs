@@ -1,7 +1,7 @@
 //! Start-up steps every sample binary shares: logging, configuration, binding, the
 //! `listening on` line and the development-mode banner, and graceful shutdown.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::{SocketAddr, TcpListener};
 
 use crate::auth::Auth;
@@ -14,6 +14,7 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

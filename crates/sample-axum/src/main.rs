@@ -1,1 +1,148 @@
-fn main(){}
+//! The sample contract on axum.
+//!
+//! FastAPI's `Depends(validate_jwt)` becomes an extractor: a handler that takes [`User`]
+//! runs only for a verified token, and one that takes [`Admin`] only for a verified token
+//! with the admin role. The shared-secret gate and HTTPS redirect are a middleware layered
+//! over the whole router.
+
+use api_auth::{ApiKeyUser, Auth, AuthError, Claims, HttpRequestHead, Reply, routes, server};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+/// A contract reply as an axum response.
+struct Json(Reply);
+
+impl IntoResponse for Json {
+    fn into_response(self) -> Response {
+        let reply = self.0;
+        let mut response = Response::new(Body::from(reply.body_bytes()));
+        *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (name, value) in reply.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        }
+        response
+    }
+}
+
+/// A refusal, answered with the contract's status, challenge and body.
+struct Refusal(AuthError);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        Json(self.0.reply()).into_response()
+    }
+}
+
+/// The verified claims of the request's bearer token (FastAPI: `Depends(validate_jwt)`).
+struct User(Claims);
+
+impl FromRequestParts<Auth> for User {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, auth: &Auth) -> Result<Self, Self::Rejection> {
+        let head = HttpRequestHead::new(&parts.headers, &parts.uri);
+        auth.authenticate(&head).await.map(User).map_err(Refusal)
+    }
+}
+
+/// A [`User`] whose token carries the admin role or scope.
+struct Admin(Claims);
+
+impl FromRequestParts<Auth> for Admin {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, auth: &Auth) -> Result<Self, Self::Rejection> {
+        let User(claims) = User::from_request_parts(parts, auth).await?;
+        auth.require_admin(&claims).map_err(Refusal)?;
+        Ok(Admin(claims))
+    }
+}
+
+/// The owner of the request's `X-API-Key`.
+struct KeyUser(ApiKeyUser);
+
+impl FromRequestParts<Auth> for KeyUser {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, auth: &Auth) -> Result<Self, Self::Rejection> {
+        let head = HttpRequestHead::new(&parts.headers, &parts.uri);
+        auth.api_key_user(&head).map(KeyUser).map_err(Refusal)
+    }
+}
+
+/// HTTPS redirect, then shared secret, before any route (`/healthz` excepted).
+async fn gate(State(auth): State<Auth>, request: Request, next: Next) -> Response {
+    let head = HttpRequestHead::new(request.headers(), request.uri());
+    match auth.gate(&head) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => Refusal(refusal).into_response(),
+    }
+}
+
+async fn healthz(State(auth): State<Auth>) -> Json {
+    Json(routes::healthz(&auth))
+}
+
+async fn public() -> Json {
+    Json(routes::public())
+}
+
+async fn protected(User(claims): User) -> Json {
+    Json(routes::protected(&claims))
+}
+
+async fn admin(Admin(claims): Admin) -> Json {
+    Json(routes::admin(&claims))
+}
+
+async fn me(KeyUser(user): KeyUser) -> Json {
+    Json(routes::me(&user))
+}
+
+async fn dev_token(State(auth): State<Auth>, body: Bytes) -> Json {
+    Json(routes::dev_token(&auth, &body))
+}
+
+async fn openid_configuration(State(auth): State<Auth>) -> Json {
+    Json(routes::openid_configuration(&auth))
+}
+
+async fn jwks(State(auth): State<Auth>) -> Json {
+    Json(routes::jwks(&auth))
+}
+
+fn app(auth: Auth) -> Router {
+    Router::new()
+        .route(routes::HEALTHZ, get(healthz))
+        .route(routes::PUBLIC, get(public))
+        .route(routes::PROTECTED, get(protected))
+        .route(routes::ADMIN, get(admin))
+        .route(routes::ME, get(me))
+        .route(routes::DEV_TOKEN, post(dev_token))
+        .route(routes::OPENID_CONFIGURATION, get(openid_configuration))
+        .route(routes::JWKS, get(jwks))
+        .layer(middleware::from_fn_with_state(auth.clone(), gate))
+        .with_state(auth)
+}
+
+#[tokio::main]
+async fn main() {
+    let (auth, listener) = server::start(8001);
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap_or_else(|e| server::exit_with(e));
+    if let Err(e) = axum::serve(listener, app(auth))
+        .with_graceful_shutdown(server::shutdown_signal())
+        .await
+    {
+        server::exit_with(e);
+    }
+}
