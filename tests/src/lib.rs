@@ -1,0 +1,65 @@
+//! The conformance suite: the sample contract, checked over real sockets against a sample
+//! binary, with a real identity provider on loopback and real keys.
+//!
+//! A sample runs the whole suite from one test file:
+//!
+//! ```ignore
+//! conformance::suite!(env!("CARGO_BIN_EXE_sample-axum"));
+//! ```
+//!
+//! Each case becomes its own `#[tokio::test]`, named after the case.
+
+pub mod cases;
+pub mod idp;
+pub mod keys;
+pub mod sample;
+
+/// Expands to one `#[tokio::test]` per conformance case, each run against `$bin`.
+#[macro_export]
+macro_rules! suite {
+    ($bin:expr) => {
+        $crate::suite!(@cases $bin;
+            open_routes,
+            missing_token,
+            dev_mode_round_trip,
+            dev_mode_api_key,
+            dev_routes_absent_with_real_issuer,
+            accepts_every_asymmetric_algorithm,
+            explicit_jwks_url,
+            admin_role_and_scope,
+            time_claims,
+            issuer_and_audience,
+            algorithm_allow_list,
+            hs256_mode,
+            attack_alg_none,
+            attack_algorithm_confusion,
+            attack_kid_tricks,
+            attack_header_key_injection,
+            attack_extensions_and_duplicates,
+            attack_structure,
+            authorization_header_forms,
+            api_keys,
+            shared_secret_gate,
+            https_redirect,
+            startup_errors,
+            unknown_routes_and_methods,
+            no_secrets_in_logs,
+            provider_down_at_startup,
+            no_usable_keys,
+            hostile_key_set,
+            concurrent_first_requests_share_one_fetch,
+            unknown_kid_flood,
+            key_rotation,
+            stale_keys_through_outage,
+            hanging_provider_is_bounded,
+        );
+    };
+    (@cases $bin:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::cases::$case($bin).await;
+            }
+        )+
+    };
+}

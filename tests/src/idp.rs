@@ -1,0 +1,184 @@
+//! A controllable identity provider on loopback: an OpenID discovery document and a JWKS
+//! endpoint that counts its fetches and can be told to rotate, fail, hang, return garbage
+//! or go away.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+/// How the JWKS endpoint answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// The current key set.
+    Serve,
+    /// This HTTP status with an empty body.
+    Status(u16),
+    /// Never answers.
+    Hang,
+    /// `200` with a body that is not JSON.
+    Garbage,
+    /// `200` with a 2 MiB body.
+    Huge,
+}
+
+struct Shared {
+    keys: Mutex<Value>,
+    mode: Mutex<Mode>,
+    cache_control: Mutex<Option<String>>,
+    delay: Mutex<Duration>,
+    fetches: AtomicUsize,
+    base: Mutex<String>,
+}
+
+/// A running identity provider; stopped when dropped.
+pub struct Idp {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    server: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
+    let base = lock(&shared.base).clone();
+    axum::Json(json!({ "issuer": base, "jwks_uri": format!("{base}/keys") })).into_response()
+}
+
+async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
+    shared.fetches.fetch_add(1, Ordering::SeqCst);
+    let delay = *lock(&shared.delay);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let mode = lock(&shared.mode).clone();
+    match mode {
+        Mode::Serve => {
+            let body = lock(&shared.keys).to_string();
+            let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+            if let Some(cc) = lock(&shared.cache_control).clone() {
+                if let Ok(value) = cc.parse() {
+                    response.headers_mut().insert(header::CACHE_CONTROL, value);
+                }
+            }
+            response
+        }
+        Mode::Status(code) => StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
+        Mode::Hang => {
+            std::future::pending::<()>().await;
+            StatusCode::OK.into_response()
+        }
+        Mode::Garbage => (StatusCode::OK, "<html>maintenance</html>").into_response(),
+        Mode::Huge => (StatusCode::OK, vec![b' '; 2 * 1024 * 1024]).into_response(),
+    }
+}
+
+impl Idp {
+    /// Starts a provider publishing `jwks` (a `{"keys": [...]}` document).
+    pub async fn start(jwks: Value) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind IdP");
+        let addr = listener.local_addr().expect("IdP address");
+        let shared = Arc::new(Shared {
+            keys: Mutex::new(jwks),
+            mode: Mutex::new(Mode::Serve),
+            cache_control: Mutex::new(None),
+            delay: Mutex::new(Duration::ZERO),
+            fetches: AtomicUsize::new(0),
+            base: Mutex::new(format!("http://{addr}")),
+        });
+        let idp = Self {
+            shared,
+            addr,
+            server: Mutex::new(None),
+        };
+        idp.serve(listener);
+        idp
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let app = Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/keys", get(jwks))
+            .with_state(Arc::clone(&self.shared));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        *lock(&self.server) = Some(task);
+    }
+
+    /// The issuer URL (discovery lives under it).
+    pub fn issuer(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The JWKS URL.
+    pub fn jwks_url(&self) -> String {
+        format!("http://{}/keys", self.addr)
+    }
+
+    /// How many times the key set was requested.
+    pub fn fetches(&self) -> usize {
+        self.shared.fetches.load(Ordering::SeqCst)
+    }
+
+    /// Publishes a new key set.
+    pub fn publish(&self, jwks: Value) {
+        *lock(&self.shared.keys) = jwks;
+    }
+
+    /// Changes how the JWKS endpoint answers.
+    pub fn set_mode(&self, mode: Mode) {
+        *lock(&self.shared.mode) = mode;
+    }
+
+    /// Sets the `Cache-Control` header of key set responses.
+    pub fn set_cache_control(&self, value: &str) {
+        *lock(&self.shared.cache_control) = Some(value.to_owned());
+    }
+
+    /// Delays every key set response.
+    pub fn set_delay(&self, delay: Duration) {
+        *lock(&self.shared.delay) = delay;
+    }
+
+    /// Closes the listener: connections are refused until [`Idp::restart`].
+    pub fn stop(&self) {
+        if let Some(task) = lock(&self.server).take() {
+            task.abort();
+        }
+    }
+
+    /// Listens again on the same address.
+    pub async fn restart(&self) {
+        self.stop();
+        for _ in 0..50 {
+            if let Ok(listener) = tokio::net::TcpListener::bind(self.addr).await {
+                self.serve(listener);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("could not rebind the IdP on {}", self.addr);
+    }
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A `{"keys": [...]}` document of these JWKs.
+pub fn jwks_of(jwks: &[&Value]) -> Value {
+    json!({ "keys": jwks })
+}
