@@ -113,7 +113,8 @@ impl Algorithm {
 
     /// Whether two names denote the same algorithm (`EdDSA` ≡ `Ed25519`).
     pub fn same_as(self, other: Algorithm) -> bool {
-        self == other || (self.key_kind() == KeyKind::Ed25519 && other.key_kind() == KeyKind::Ed25519)
+        self == other
+            || (self.key_kind() == KeyKind::Ed25519 && other.key_kind() == KeyKind::Ed25519)
     }
 
     /// The `jsonwebtoken` algorithm that performs the signature check.

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use aws_lc_rs::digest::{SHA256, digest};
-use subtle::{ConstantTimeEq, ConditionallySelectable};
+use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use crate::config::ConfigError;
 
@@ -39,7 +39,9 @@ impl fmt::Debug for ApiKeys {
 impl ApiKeys {
     /// Parses `name:key,name:key` (the `API_KEYS` format).
     pub fn parse(list: &str) -> Result<Self, ConfigError> {
-        let mut keys = Self { entries: Vec::new() };
+        let mut keys = Self {
+            entries: Vec::new(),
+        };
         for (index, pair) in list.split(',').enumerate() {
             let pair = pair.trim();
             let Some((name, key)) = pair.split_once(':') else {
@@ -127,6 +129,9 @@ mod tests {
     fn debug_shows_names_only() {
         let keys = ApiKeys::parse("alice:super-secret-key").unwrap();
         let text = format!("{keys:?}");
-        assert!(text.contains("alice") && !text.contains("super-secret"), "{text}");
+        assert!(
+            text.contains("alice") && !text.contains("super-secret"),
+            "{text}"
+        );
     }
 }

@@ -57,7 +57,10 @@ impl Auth {
     /// at once, in the background.
     pub fn new(config: Config, base_url: &str) -> Result<Self, ConfigError> {
         let cache = (config.token_cache_size > 0).then(|| {
-            Arc::new(TokenCache::new(config.token_cache_size, config.leeway_secs as i64))
+            Arc::new(TokenCache::new(
+                config.token_cache_size,
+                config.leeway_secs as i64,
+            ))
         });
         let mut issuer = config.issuer.clone();
         let mut api_keys = config.api_keys.clone();
@@ -93,7 +96,8 @@ impl Auth {
                     KeySource::Development => unreachable!("handled above"),
                 };
                 let hook = cache.clone().map(|cache| {
-                    Box::new(move |removed: &_| cache.drop_keys(removed)) as crate::key_store::RemovedKeysHook
+                    Box::new(move |removed: &_| cache.drop_keys(removed))
+                        as crate::key_store::RemovedKeysHook
                 });
                 KeyStore::remote(location, config.key_set.clone(), hook)
                     .map_err(|e| ConfigError::new("AUTH_JWKS_URL", format!("HTTP client: {e}")))?
@@ -151,9 +155,11 @@ impl Auth {
     fn check_gates(&self, request: &impl RequestHead) -> Result<(), AuthError> {
         if self.inner.force_https {
             let proto = request.header_values("x-forwarded-proto").next();
-            let host = request.single_header("host").map_err(|()| AuthError::BadRequest("more than one Host header"))?;
-            if let Some(location) =
-                redirect_target(proto, host, request.path_and_query()).map_err(AuthError::BadRequest)?
+            let host = request
+                .single_header("host")
+                .map_err(|_| AuthError::BadRequest("more than one Host header"))?;
+            if let Some(location) = redirect_target(proto, host, request.path_and_query())
+                .map_err(AuthError::BadRequest)?
             {
                 return Err(AuthError::HttpsRequired(location));
             }
@@ -172,7 +178,7 @@ impl Auth {
     pub fn bearer_token<'r>(&self, request: &'r impl RequestHead) -> Result<&'r str, AuthError> {
         let value = request
             .single_header("authorization")
-            .map_err(|()| AuthError::InvalidRequest("more than one Authorization header"))?
+            .map_err(|_| AuthError::InvalidRequest("more than one Authorization header"))?
             .ok_or(AuthError::MissingToken)?;
         let value = std::str::from_utf8(value)
             .map_err(|_| AuthError::InvalidRequest("Authorization header is not valid text"))?
@@ -210,15 +216,15 @@ impl Auth {
             return Err(TokenError::TooLarge.into());
         }
         let digest = inner.cache.as_ref().map(|_| TokenCache::digest(token));
-        if let (Some(cache), Some(digest)) = (&inner.cache, &digest) {
-            if let Some(hit) = cache.get(digest) {
-                let still_keyed = hit.key.is_none_or(|fp| inner.keys.holds_key(&fp));
-                if still_keyed {
-                    token::check_time(hit.exp, hit.nbf, inner.rules.leeway_secs, unix_now())?;
-                    return Ok(hit.claims.clone());
-                }
-                cache.remove(digest);
+        if let (Some(cache), Some(digest)) = (&inner.cache, &digest)
+            && let Some(hit) = cache.get(digest)
+        {
+            // Served again only while the key that verified it is still in the set.
+            if hit.key.is_none_or(|fp| inner.keys.holds_key(&fp)) {
+                token::check_time(hit.exp, hit.nbf, inner.rules.leeway_secs, unix_now())?;
+                return Ok(hit.claims.clone());
             }
+            cache.remove(digest);
         }
 
         let parsed = token::parse(token, inner.max_token_bytes)?;
@@ -227,10 +233,16 @@ impl Auth {
         }
         let verifying_key;
         let (key, fingerprint) = if parsed.alg == Algorithm::HS256 {
-            let key = inner.hs256.as_ref().ok_or(TokenError::AlgorithmNotAllowed)?;
+            let key = inner
+                .hs256
+                .as_ref()
+                .ok_or(TokenError::AlgorithmNotAllowed)?;
             (key, None)
         } else {
-            verifying_key = inner.keys.key_for(parsed.kid.as_deref(), parsed.alg).await?;
+            verifying_key = inner
+                .keys
+                .key_for(parsed.kid.as_deref(), parsed.alg)
+                .await?;
             (&verifying_key.key, Some(verifying_key.fingerprint))
         };
         let valid = jsonwebtoken::crypto::verify(
@@ -270,7 +282,11 @@ impl Auth {
         if claims.has_role(role) {
             Ok(())
         } else {
-            tracing::info!(sub = claims.sub(), role, "request refused: insufficient_scope");
+            tracing::info!(
+                sub = claims.sub(),
+                role,
+                "request refused: insufficient_scope"
+            );
             Err(AuthError::InsufficientScope(role))
         }
     }
@@ -278,7 +294,9 @@ impl Auth {
     /// The owner of the request's `X-API-Key`.
     pub fn api_key_user(&self, request: &impl RequestHead) -> Result<ApiKeyUser, AuthError> {
         let result = match (&self.inner.api_keys, request.single_header("x-api-key")) {
-            (Some(keys), Ok(Some(presented))) => keys.lookup(presented).ok_or(AuthError::InvalidApiKey),
+            (Some(keys), Ok(Some(presented))) => {
+                keys.lookup(presented).ok_or(AuthError::InvalidApiKey)
+            }
             _ => Err(AuthError::InvalidApiKey),
         };
         log_refusal(request.path(), result)
@@ -294,9 +312,15 @@ fn log_refusal<T>(path: &str, result: Result<T, AuthError>) -> Result<T, AuthErr
     if let Err(error) = &result {
         match error {
             AuthError::KeysUnavailable { .. } => {
-                tracing::warn!(path, error = error.code(), "request refused: signing keys unavailable");
+                tracing::warn!(
+                    path,
+                    error = error.code(),
+                    "request refused: signing keys unavailable"
+                );
             }
-            _ => tracing::info!(path, error = error.code(), reason = %error.description(), "request refused"),
+            _ => {
+                tracing::info!(path, error = error.code(), reason = %error.description(), "request refused")
+            }
         }
     }
     result

@@ -122,9 +122,15 @@ impl fmt::Debug for Config {
             .field("audience", &self.audience)
             .field("algorithms", &self.algorithms())
             .field("leeway_secs", &self.leeway_secs)
-            .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| "[redacted]"))
+            .field(
+                "hs256_secret",
+                &self.hs256_secret.as_ref().map(|_| "[redacted]"),
+            )
             .field("api_keys", &self.api_keys.as_ref().map(ApiKeys::len))
-            .field("shared_secret", &self.shared_secret.as_ref().map(|_| "[redacted]"))
+            .field(
+                "shared_secret",
+                &self.shared_secret.as_ref().map(|_| "[redacted]"),
+            )
             .field("force_https", &self.force_https)
             .field("key_set", &self.key_set)
             .field("token_cache_size", &self.token_cache_size)
@@ -209,11 +215,16 @@ impl Config {
             min_ttl: secs("AUTH_JWKS_MIN_TTL_SECS", defaults.min_ttl)?,
             ..defaults
         };
-        let token_cache_size =
-            parse_number(get("AUTH_TOKEN_CACHE_SIZE"), "AUTH_TOKEN_CACHE_SIZE", 10_000)?;
+        let token_cache_size = parse_number(
+            get("AUTH_TOKEN_CACHE_SIZE"),
+            "AUTH_TOKEN_CACHE_SIZE",
+            10_000,
+        )?;
 
         if issuer.is_none() && matches!(key_source, KeySource::JwksUrl(_)) {
-            tracing::warn!("AUTH_JWKS_URL is set without AUTH_ISSUER: the iss claim is not checked");
+            tracing::warn!(
+                "AUTH_JWKS_URL is set without AUTH_ISSUER: the iss claim is not checked"
+            );
         }
 
         Ok(Self {

@@ -46,20 +46,26 @@ impl DevIssuer {
     /// Generates an RSA-2048 key and a demo API key for the issuer at `issuer` (the
     /// sample's own base URL). Tokens get `aud: audience` unless the request sets one.
     pub fn generate(issuer: &str, audience: Option<String>) -> Result<Self, DevIssuerError> {
-        let key = KeyPair::generate(KeySize::Rsa2048).map_err(|_| DevIssuerError("key generation failed"))?;
-        let pkcs8 = key.as_der().map_err(|_| DevIssuerError("key export failed"))?;
+        let key = KeyPair::generate(KeySize::Rsa2048)
+            .map_err(|_| DevIssuerError("key generation failed"))?;
+        let pkcs8 = key
+            .as_der()
+            .map_err(|_| DevIssuerError("key export failed"))?;
         let pem = format!(
             "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
             STANDARD.encode(pkcs8.as_ref())
         );
-        let signing_key =
-            EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| DevIssuerError("key import failed"))?;
+        let signing_key = EncodingKey::from_rsa_pem(pem.as_bytes())
+            .map_err(|_| DevIssuerError("key import failed"))?;
         let public = aws_lc_rs::signature::KeyPair::public_key(&key);
         let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
         let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
         // RFC 7638 thumbprint as the key id.
         let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
-        let kid = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes()));
+        let kid = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            canonical.as_bytes(),
+        ));
         let jwks = json!({ "keys": [{ "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e }] });
         let mut random = [0u8; 24];
         aws_lc_rs::rand::fill(&mut random).map_err(|_| DevIssuerError("no randomness"))?;
@@ -111,7 +117,9 @@ impl DevIssuer {
         let now = unix_now();
         claims.entry("iss").or_insert_with(|| json!(self.issuer));
         claims.entry("iat").or_insert_with(|| json!(now));
-        claims.entry("exp").or_insert_with(|| json!(now + TOKEN_LIFETIME_SECS));
+        claims
+            .entry("exp")
+            .or_insert_with(|| json!(now + TOKEN_LIFETIME_SECS));
         if let Some(aud) = &self.audience {
             claims.entry("aud").or_insert_with(|| json!(aud));
         }
@@ -129,7 +137,8 @@ impl DevIssuer {
         let claims: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
             Map::new()
         } else {
-            serde_json::from_slice(body).map_err(|_| AuthError::BadRequest("body must be a JSON object of claims"))?
+            serde_json::from_slice(body)
+                .map_err(|_| AuthError::BadRequest("body must be a JSON object of claims"))?
         };
         for time in ["exp", "nbf", "iat"] {
             if claims.get(time).is_some_and(|v| v.as_i64().is_none()) {
@@ -156,8 +165,13 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert!(
-            jsonwebtoken::crypto::verify(parsed.signature, parsed.signing_input.as_bytes(), &key.key, parsed.alg.jwt())
-                .unwrap()
+            jsonwebtoken::crypto::verify(
+                parsed.signature,
+                parsed.signing_input.as_bytes(),
+                &key.key,
+                parsed.alg.jwt()
+            )
+            .unwrap()
         );
         let claims = crate::token::decode_claims(parsed.payload).unwrap();
         assert_eq!(claims["iss"], "http://127.0.0.1:1");

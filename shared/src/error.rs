@@ -203,7 +203,10 @@ mod tests {
     fn missing_token_is_a_bare_challenge() {
         let reply = AuthError::MissingToken.reply();
         assert_eq!(reply.status, 401);
-        assert_eq!(header(&reply, "www-authenticate"), Some("Bearer realm=\"api\""));
+        assert_eq!(
+            header(&reply, "www-authenticate"),
+            Some("Bearer realm=\"api\"")
+        );
         assert_eq!(reply.body["error"], "missing_token");
     }
 
@@ -225,13 +228,19 @@ mod tests {
         let reply = AuthError::InsufficientScope("admin").reply();
         assert_eq!(reply.status, 403);
         let challenge = header(&reply, "www-authenticate").unwrap_or_default();
-        assert!(challenge.contains("error=\"insufficient_scope\""), "{challenge}");
+        assert!(
+            challenge.contains("error=\"insufficient_scope\""),
+            "{challenge}"
+        );
         assert!(challenge.contains("scope=\"admin\""), "{challenge}");
     }
 
     #[test]
     fn unavailable_keys_ask_for_a_retry() {
-        let reply = AuthError::KeysUnavailable { retry_after_secs: 0 }.reply();
+        let reply = AuthError::KeysUnavailable {
+            retry_after_secs: 0,
+        }
+        .reply();
         assert_eq!(reply.status, 503);
         assert_eq!(header(&reply, "retry-after"), Some("1"));
     }

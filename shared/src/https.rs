@@ -24,7 +24,11 @@ pub(crate) fn redirect_target(
         .filter(|h| is_valid_authority(h))
         .ok_or("missing or invalid Host header")?;
     let host = host.strip_suffix(":80").unwrap_or(host);
-    let path = if path_and_query.starts_with('/') { path_and_query } else { "/" };
+    let path = if path_and_query.starts_with('/') {
+        path_and_query
+    } else {
+        "/"
+    };
     Ok(Some(format!("https://{host}{path}")))
 }
 
@@ -44,8 +48,14 @@ mod tests {
 
     #[test]
     fn https_requests_pass() {
-        assert_eq!(redirect_target(Some(b"https"), Some(b"a.example"), "/x"), Ok(None));
-        assert_eq!(redirect_target(Some(b"HTTPS, http"), Some(b"a.example"), "/x"), Ok(None));
+        assert_eq!(
+            redirect_target(Some(b"https"), Some(b"a.example"), "/x"),
+            Ok(None)
+        );
+        assert_eq!(
+            redirect_target(Some(b"HTTPS, http"), Some(b"a.example"), "/x"),
+            Ok(None)
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED, ED25519, ParsedPublicKey};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED, ED25519, ParsedPublicKey,
+};
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use jsonwebtoken::DecodingKey;
@@ -129,11 +131,17 @@ impl KeySet {
     pub(crate) fn select(&self, kid: Option<&str>, alg: Algorithm) -> Selection<'_> {
         match kid {
             Some(kid) => {
-                let mut named = self.keys.iter().filter(|k| k.kid.as_deref() == Some(kid)).peekable();
+                let mut named = self
+                    .keys
+                    .iter()
+                    .filter(|k| k.kid.as_deref() == Some(kid))
+                    .peekable();
                 if named.peek().is_none() {
                     return Selection::UnknownKid;
                 }
-                named.find(|k| k.fits(alg)).map_or(Selection::Mismatch, Selection::Found)
+                named
+                    .find(|k| k.fits(alg))
+                    .map_or(Selection::Mismatch, Selection::Found)
             }
             None => {
                 let mut fitting = self.keys.iter().filter(|k| k.fits(alg));
@@ -186,7 +194,10 @@ pub fn parse_jwks(document: &[u8], max_keys: usize) -> Result<KeySet, JwksError>
     let mut set = KeySet::default();
     for (index, raw) in doc.keys.into_iter().enumerate() {
         if set.keys.len() >= max_keys {
-            tracing::warn!(max_keys, "key set holds more keys than allowed; the rest are ignored");
+            tracing::warn!(
+                max_keys,
+                "key set holds more keys than allowed; the rest are ignored"
+            );
             break;
         }
         let parsed = serde_json::from_value::<RawJwk>(raw)
@@ -218,7 +229,11 @@ fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, &'static str> {
     if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
         return Err("use is not sig");
     }
-    if jwk.key_ops.as_ref().is_some_and(|ops| !ops.iter().any(|op| op == "verify")) {
+    if jwk
+        .key_ops
+        .as_ref()
+        .is_some_and(|ops| !ops.iter().any(|op| op == "verify"))
+    {
         return Err("key_ops does not include verify");
     }
     if jwk.d.is_some() {
@@ -247,7 +262,11 @@ fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, &'static str> {
             if e.is_empty() || e.len() > 4 || e.last().is_some_and(|b| b & 1 == 0) {
                 return Err("RSA exponent is not a small odd number");
             }
-            (KeyKind::Rsa, fingerprint(KeyKind::Rsa, &[n, e]), DecodingKey::from_rsa_raw_components(n, e))
+            (
+                KeyKind::Rsa,
+                fingerprint(KeyKind::Rsa, &[n, e]),
+                DecodingKey::from_rsa_raw_components(n, e),
+            )
         }
         ("EC", Some(curve @ ("P-256" | "P-384"))) => {
             let (kind, size, verify_alg) = if curve == "P-256" {
@@ -265,7 +284,11 @@ fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, &'static str> {
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
             ParsedPublicKey::new(verify_alg, &point).map_err(|_| "EC point is not on the curve")?;
-            (kind, fingerprint(kind, &[&point]), DecodingKey::from_ec_der(&point))
+            (
+                kind,
+                fingerprint(kind, &[&point]),
+                DecodingKey::from_ec_der(&point),
+            )
         }
         ("OKP", Some("Ed25519")) => {
             let x = b64(&jwk.x, "bad or missing x")?;
@@ -273,7 +296,11 @@ fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, &'static str> {
                 return Err("Ed25519 key has the wrong length");
             }
             ParsedPublicKey::new(&ED25519, &x).map_err(|_| "invalid Ed25519 key")?;
-            (KeyKind::Ed25519, fingerprint(KeyKind::Ed25519, &[&x]), DecodingKey::from_ed_der(&x))
+            (
+                KeyKind::Ed25519,
+                fingerprint(KeyKind::Ed25519, &[&x]),
+                DecodingKey::from_ed_der(&x),
+            )
         }
         ("EC" | "OKP", _) => return Err("unsupported curve"),
         _ => return Err("unsupported key type"),
@@ -315,7 +342,8 @@ mod tests {
     }
 
     fn ec_jwk(kid: &str) -> Value {
-        let key = EcdsaKeyPair::generate(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let key =
+            EcdsaKeyPair::generate(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
         let point = key.public_key().as_ref();
         json!({"kty":"EC","crv":"P-256","kid":kid,"x":enc(&point[1..33]),"y":enc(&point[33..])})
     }
@@ -333,12 +361,30 @@ mod tests {
     fn parses_rsa_ec_and_okp_keys() {
         let set = parse(vec![rsa_jwk("r"), ec_jwk("e"), ed_jwk("o")]).unwrap();
         assert_eq!(set.len(), 3);
-        assert!(matches!(set.select(Some("r"), Algorithm::PS256), Selection::Found(_)));
-        assert!(matches!(set.select(Some("e"), Algorithm::ES256), Selection::Found(_)));
-        assert!(matches!(set.select(Some("o"), Algorithm::Ed25519), Selection::Found(_)));
-        assert!(matches!(set.select(Some("r"), Algorithm::ES256), Selection::Mismatch));
-        assert!(matches!(set.select(Some("zz"), Algorithm::RS256), Selection::UnknownKid));
-        assert!(matches!(set.select(None, Algorithm::ES256), Selection::Found(_)));
+        assert!(matches!(
+            set.select(Some("r"), Algorithm::PS256),
+            Selection::Found(_)
+        ));
+        assert!(matches!(
+            set.select(Some("e"), Algorithm::ES256),
+            Selection::Found(_)
+        ));
+        assert!(matches!(
+            set.select(Some("o"), Algorithm::Ed25519),
+            Selection::Found(_)
+        ));
+        assert!(matches!(
+            set.select(Some("r"), Algorithm::ES256),
+            Selection::Mismatch
+        ));
+        assert!(matches!(
+            set.select(Some("zz"), Algorithm::RS256),
+            Selection::UnknownKid
+        ));
+        assert!(matches!(
+            set.select(None, Algorithm::ES256),
+            Selection::Found(_)
+        ));
     }
 
     #[test]
@@ -371,9 +417,18 @@ mod tests {
 
     #[test]
     fn a_set_with_nothing_usable_is_refused() {
-        assert_eq!(parse(vec![json!({"kty":"oct","k":"AA"})]).unwrap_err(), JwksError::NoUsableKey);
-        assert!(matches!(parse_jwks(b"<html>", 100), Err(JwksError::NotAKeySet(_))));
-        assert!(matches!(parse_jwks(b"{\"keys\":5}", 100), Err(JwksError::NotAKeySet(_))));
+        assert_eq!(
+            parse(vec![json!({"kty":"oct","k":"AA"})]).unwrap_err(),
+            JwksError::NoUsableKey
+        );
+        assert!(matches!(
+            parse_jwks(b"<html>", 100),
+            Err(JwksError::NotAKeySet(_))
+        ));
+        assert!(matches!(
+            parse_jwks(b"{\"keys\":5}", 100),
+            Err(JwksError::NotAKeySet(_))
+        ));
     }
 
     #[test]
@@ -393,8 +448,17 @@ mod tests {
     #[test]
     fn without_kid_only_a_single_fitting_key_is_chosen() {
         let set = parse(vec![ec_jwk("a"), ec_jwk("b"), ed_jwk("c")]).unwrap();
-        assert!(matches!(set.select(None, Algorithm::ES256), Selection::Ambiguous));
-        assert!(matches!(set.select(None, Algorithm::EdDSA), Selection::Found(_)));
-        assert!(matches!(set.select(None, Algorithm::RS256), Selection::Ambiguous));
+        assert!(matches!(
+            set.select(None, Algorithm::ES256),
+            Selection::Ambiguous
+        ));
+        assert!(matches!(
+            set.select(None, Algorithm::EdDSA),
+            Selection::Found(_)
+        ));
+        assert!(matches!(
+            set.select(None, Algorithm::RS256),
+            Selection::Ambiguous
+        ));
     }
 }

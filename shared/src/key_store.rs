@@ -171,7 +171,8 @@ impl KeyStore {
 
     /// Whether this key is in the current, usable set (token-cache hits re-check it).
     pub(crate) fn holds_key(&self, fingerprint: &Fingerprint) -> bool {
-        self.usable().is_some_and(|loaded| loaded.keys.contains_key(fingerprint))
+        self.usable()
+            .is_some_and(|loaded| loaded.keys.contains_key(fingerprint))
     }
 
     /// The current state, for `/healthz`.
@@ -185,7 +186,9 @@ impl KeyStore {
         KeySetStatus {
             source,
             count: current.as_ref().map_or(0, |l| l.keys.len()),
-            age_secs: current.as_ref().map(|l| now.duration_since(l.fetched_at).as_secs()),
+            age_secs: current
+                .as_ref()
+                .map(|l| now.duration_since(l.fetched_at).as_secs()),
             stale: current
                 .as_ref()
                 .is_some_and(|l| now.duration_since(l.fetched_at) > l.ttl),
@@ -222,7 +225,12 @@ impl KeyStore {
         };
         let state = lock(&remote.state);
         let waited = state.last_attempt.map_or(Duration::ZERO, |at| at.elapsed());
-        remote.policy.refetch_cooldown.saturating_sub(waited).as_secs().max(1)
+        remote
+            .policy
+            .refetch_cooldown
+            .saturating_sub(waited)
+            .as_secs()
+            .max(1)
     }
 
     async fn wait_for_refresh(&self) {
@@ -280,7 +288,9 @@ impl KeyStore {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding this lock cannot leave the state inconsistent (every update is
     // a plain field assignment), so a poisoned lock is still safe to use.
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Refreshes ahead of expiry, and retries with backoff after a failure, for as long as
@@ -294,7 +304,10 @@ async fn refresh_loop(store: Weak<Inner>) {
         };
         tokio::time::sleep(delay).await;
         let Some(inner) = store.upgrade() else { return };
-        let due = inner.remote.as_ref().is_some_and(|r| next_refresh_in(&inner, r).is_zero());
+        let due = inner
+            .remote
+            .as_ref()
+            .is_some_and(|r| next_refresh_in(&inner, r).is_zero());
         if due {
             let refresh = KeyStore { inner }.refresh();
             let _ = refresh.await;
@@ -311,7 +324,10 @@ fn next_refresh_in(inner: &Inner, remote: &Remote) -> Duration {
     let since_attempt = state.last_attempt.map_or(Duration::MAX, |at| at.elapsed());
     if state.failures > 0 {
         // Exponential backoff from 1 s, never longer than the shortest allowed lifetime.
-        let cap = remote.policy.min_ttl.clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let cap = remote
+            .policy
+            .min_ttl
+            .clamp(Duration::from_secs(1), Duration::from_secs(60));
         let backoff = Duration::from_secs(1u64 << state.failures.min(6)).min(cap);
         return backoff.saturating_sub(since_attempt);
     }
@@ -335,9 +351,10 @@ async fn fetch_and_install(inner: &Inner) -> FetchResult {
         tracing::warn!(%url, error = %e, "fetched key set refused; keeping the previous one");
         e.to_string()
     })?;
-    let ttl = max_age
-        .unwrap_or(remote.policy.default_ttl)
-        .clamp(remote.policy.min_ttl, remote.policy.max_ttl.max(remote.policy.min_ttl));
+    let ttl = max_age.unwrap_or(remote.policy.default_ttl).clamp(
+        remote.policy.min_ttl,
+        remote.policy.max_ttl.max(remote.policy.min_ttl),
+    );
     let new_keys: HashSet<Fingerprint> = keys.fingerprints().collect();
     let previous = inner.current.swap(Some(Arc::new(Loaded {
         keys,
@@ -384,7 +401,9 @@ async fn jwks_url(remote: &Remote) -> Result<Url, String> {
                 {
                     tracing::warn!(%discovery, "discovery document names a different issuer");
                 }
-                doc.get("jwks_uri")?.as_str().and_then(|u| Url::parse(u).ok())
+                doc.get("jwks_uri")?
+                    .as_str()
+                    .and_then(|u| Url::parse(u).ok())
             })
             .filter(|u| matches!(u.scheme(), "http" | "https")),
         Err(e) => {
@@ -403,7 +422,10 @@ async fn jwks_url(remote: &Remote) -> Result<Url, String> {
 }
 
 /// GETs `url` with the policy's timeouts and body limit; returns the body and `max-age`.
-async fn fetch(remote: &Remote, url: impl reqwest::IntoUrl) -> Result<(Vec<u8>, Option<Duration>), String> {
+async fn fetch(
+    remote: &Remote,
+    url: impl reqwest::IntoUrl,
+) -> Result<(Vec<u8>, Option<Duration>), String> {
     let limit = remote.policy.max_body_bytes;
     let mut response = remote
         .client
@@ -415,7 +437,10 @@ async fn fetch(remote: &Remote, url: impl reqwest::IntoUrl) -> Result<(Vec<u8>, 
     if !response.status().is_success() {
         return Err(format!("HTTP status {}", response.status().as_u16()));
     }
-    if response.content_length().is_some_and(|len| len > limit as u64) {
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
         return Err(format!("body larger than {limit} bytes"));
     }
     let max_age = response
@@ -468,7 +493,10 @@ mod tests {
 
     #[test]
     fn reads_max_age() {
-        assert_eq!(max_age("public, max-age=300"), Some(Duration::from_secs(300)));
+        assert_eq!(
+            max_age("public, max-age=300"),
+            Some(Duration::from_secs(300))
+        );
         assert_eq!(max_age("MAX-AGE=\"60\""), Some(Duration::from_secs(60)));
         assert_eq!(max_age("no-cache"), None);
         assert_eq!(max_age("max-age=-5"), None);

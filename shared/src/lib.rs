@@ -42,4 +42,4 @@ pub use error::{AuthError, TokenError};
 pub use jwk::{KeySet, parse_jwks};
 pub use key_store::KeySetStatus;
 pub use reply::Reply;
-pub use request::{HttpRequestHead, RequestHead};
+pub use request::{HttpRequestHead, RepeatedHeader, RequestHead};

@@ -12,16 +12,21 @@ pub trait RequestHead {
     /// The path with its query string, as the client sent it.
     fn path_and_query(&self) -> &str;
 
-    /// The only value of header `name`; `Err` when it appears more than once.
-    fn single_header(&self, name: &str) -> Result<Option<&[u8]>, ()> {
+    /// The only value of header `name`; an error when it appears more than once.
+    fn single_header(&self, name: &str) -> Result<Option<&[u8]>, RepeatedHeader> {
         let mut values = self.header_values(name);
         let first = values.next();
         match values.next() {
-            Some(_) => Err(()),
+            Some(_) => Err(RepeatedHeader),
             None => Ok(first),
         }
     }
 }
+
+/// A header that must appear at most once appeared several times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("header appears more than once")]
+pub struct RepeatedHeader;
 
 /// A [`RequestHead`] over `http` crate types (axum, warp, poem, hyper, …).
 #[derive(Debug, Clone, Copy)]
@@ -39,7 +44,10 @@ impl<'a> HttpRequestHead<'a> {
 
 impl RequestHead for HttpRequestHead<'_> {
     fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
-        self.headers.get_all(name).iter().map(http::HeaderValue::as_bytes)
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(http::HeaderValue::as_bytes)
     }
 
     fn path(&self) -> &str {
@@ -47,6 +55,8 @@ impl RequestHead for HttpRequestHead<'_> {
     }
 
     fn path_and_query(&self) -> &str {
-        self.uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str)
+        self.uri
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str)
     }
 }

@@ -62,7 +62,10 @@ pub fn me(user: &ApiKeyUser) -> Reply {
 
 /// A JSON 404, for routes that exist only in development mode.
 pub fn not_found() -> Reply {
-    Reply::json(404, json!({ "error": "not_found", "error_description": "No such route" }))
+    Reply::json(
+        404,
+        json!({ "error": "not_found", "error_description": "No such route" }),
+    )
 }
 
 /// `POST /dev/token`: mints a token from a JSON object of claims (development mode).

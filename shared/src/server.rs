@@ -34,7 +34,8 @@ pub fn load_config(default_port: u16) -> Config {
 /// Binds `HOST:PORT` (non-blocking, ready for any async runtime), or exits.
 pub fn bind(config: &Config) -> (TcpListener, SocketAddr) {
     let wanted = SocketAddr::new(config.host, config.port);
-    let listener = TcpListener::bind(wanted).unwrap_or_else(|e| exit_with(format!("cannot bind {wanted}: {e}")));
+    let listener = TcpListener::bind(wanted)
+        .unwrap_or_else(|e| exit_with(format!("cannot bind {wanted}: {e}")));
     if let Err(e) = listener.set_nonblocking(true) {
         exit_with(format!("cannot configure the listener: {e}"));
     }
@@ -82,7 +83,9 @@ pub fn announce(auth: &Auth, addr: SocketAddr) {
     }
     let _ = out.flush();
     if auth.is_development() {
-        tracing::warn!("DEVELOPMENT MODE: tokens are signed by an embedded issuer; set AUTH_ISSUER for real use");
+        tracing::warn!(
+            "DEVELOPMENT MODE: tokens are signed by an embedded issuer; set AUTH_ISSUER for real use"
+        );
     }
 }
 
@@ -108,7 +111,10 @@ fn dev_banner(dev: &crate::DevIssuer, base: &str) -> String {
     let key_line = if std::env::var_os("API_KEYS").is_some() {
         format!("  curl{extra} -H 'X-API-Key: <one of API_KEYS>' {base}/me\n")
     } else {
-        format!("  curl{extra} -H 'X-API-Key: {}' {base}/me\n", dev.demo_api_key())
+        format!(
+            "  curl{extra} -H 'X-API-Key: {}' {base}/me\n",
+            dev.demo_api_key()
+        )
     };
     format!(
         "\n\

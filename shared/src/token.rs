@@ -50,7 +50,11 @@ pub(crate) fn parse(token: &str, max_len: usize) -> Result<UnverifiedToken<'_>, 
         .and_then(Value::as_str)
         .and_then(Algorithm::from_name)
         .ok_or(TokenError::AlgorithmNotAllowed)?;
-    if header_map.contains_key("crit") || header_map.get("b64").is_some_and(|b| b != &Value::Bool(true)) {
+    if header_map.contains_key("crit")
+        || header_map
+            .get("b64")
+            .is_some_and(|b| b != &Value::Bool(true))
+    {
         return Err(TokenError::UnsupportedExtension);
     }
     let kid = match header_map.get("kid") {
@@ -74,7 +78,8 @@ pub(crate) fn decode_claims(payload: &str) -> Result<Map<String, Value>, TokenEr
 }
 
 fn is_base64url(part: &str) -> bool {
-    part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    part.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn decode_object(part: &str, what: &'static str) -> Result<Map<String, Value>, TokenError> {
@@ -131,10 +136,16 @@ pub(crate) struct ClaimRules {
 
 /// Reads a NumericDate. Only integers are accepted: every mainstream issuer writes them,
 /// and a fraction or an out-of-range number is a sign of a forged or broken token.
-fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, TokenError> {
+fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<i64>, TokenError> {
     match claims.get(name) {
         None => Ok(None),
-        Some(value) => value.as_i64().map(Some).ok_or(TokenError::InvalidClaim(name)),
+        Some(value) => value
+            .as_i64()
+            .map(Some)
+            .ok_or(TokenError::InvalidClaim(name)),
     }
 }
 
@@ -168,7 +179,12 @@ pub(crate) fn validate_claims(
 }
 
 /// The time-window part of the claim checks, also re-run on every token-cache hit.
-pub(crate) fn check_time(exp: i64, nbf: Option<i64>, leeway: i64, now: i64) -> Result<(), TokenError> {
+pub(crate) fn check_time(
+    exp: i64,
+    nbf: Option<i64>,
+    leeway: i64,
+    now: i64,
+) -> Result<(), TokenError> {
     if now.saturating_sub(leeway) >= exp {
         return Err(TokenError::Expired);
     }
@@ -217,18 +233,38 @@ mod tests {
             format!("{}.e30.c2ln", b64(r#"{"alg":"RS256","alg":"RS256"}"#)),
             format!("{}.e30.c2ln", b64(r#"{"alg":"RS256","kid":5}"#)),
         ] {
-            assert!(matches!(parse(&bad, 8192), Err(TokenError::Malformed(_))), "{bad}");
+            assert!(
+                matches!(parse(&bad, 8192), Err(TokenError::Malformed(_))),
+                "{bad}"
+            );
         }
-        assert_eq!(parse(&"a".repeat(9000), 8192).unwrap_err(), TokenError::TooLarge);
+        assert_eq!(
+            parse(&"a".repeat(9000), 8192).unwrap_err(),
+            TokenError::TooLarge
+        );
     }
 
     #[test]
     fn none_and_unknown_algorithms_are_refused() {
-        for alg in [r#""none""#, r#""None""#, r#""nOnE""#, r#""HS512""#, "null", "5"] {
+        for alg in [
+            r#""none""#,
+            r#""None""#,
+            r#""nOnE""#,
+            r#""HS512""#,
+            "null",
+            "5",
+        ] {
             let t = token(&format!(r#"{{"alg":{alg}}}"#), "{}");
-            assert_eq!(parse(&t, 8192).unwrap_err(), TokenError::AlgorithmNotAllowed, "{alg}");
+            assert_eq!(
+                parse(&t, 8192).unwrap_err(),
+                TokenError::AlgorithmNotAllowed,
+                "{alg}"
+            );
         }
-        assert_eq!(parse(&token("{}", "{}"), 8192).unwrap_err(), TokenError::AlgorithmNotAllowed);
+        assert_eq!(
+            parse(&token("{}", "{}"), 8192).unwrap_err(),
+            TokenError::AlgorithmNotAllowed
+        );
     }
 
     #[test]
@@ -238,7 +274,10 @@ mod tests {
             r#"{"alg":"RS256","crit":[]}"#,
             r#"{"alg":"RS256","b64":false}"#,
         ] {
-            assert_eq!(parse(&token(header, "{}"), 8192).unwrap_err(), TokenError::UnsupportedExtension);
+            assert_eq!(
+                parse(&token(header, "{}"), 8192).unwrap_err(),
+                TokenError::UnsupportedExtension
+            );
         }
     }
 
@@ -251,7 +290,9 @@ mod tests {
     }
 
     fn check(claims: Value) -> Result<(), TokenError> {
-        let Value::Object(map) = claims else { unreachable!() };
+        let Value::Object(map) = claims else {
+            unreachable!()
+        };
         validate_claims(&map, &rules(), 1_000_000)
     }
 
@@ -265,16 +306,38 @@ mod tests {
             check(c)
         };
         assert_eq!(with("aud", json!(["x", "api"])), Ok(()));
-        assert_eq!(with("exp", json!(1_000_000 - 29)), Ok(()), "inside the leeway");
+        assert_eq!(
+            with("exp", json!(1_000_000 - 29)),
+            Ok(()),
+            "inside the leeway"
+        );
         assert_eq!(with("exp", json!(1_000_000 - 30)), Err(TokenError::Expired));
-        assert_eq!(with("exp", json!("1000100")), Err(TokenError::InvalidClaim("exp")));
-        assert_eq!(with("exp", json!(1_000_100.5)), Err(TokenError::InvalidClaim("exp")));
-        assert_eq!(with("exp", json!(1e300)), Err(TokenError::InvalidClaim("exp")));
+        assert_eq!(
+            with("exp", json!("1000100")),
+            Err(TokenError::InvalidClaim("exp"))
+        );
+        assert_eq!(
+            with("exp", json!(1_000_100.5)),
+            Err(TokenError::InvalidClaim("exp"))
+        );
+        assert_eq!(
+            with("exp", json!(1e300)),
+            Err(TokenError::InvalidClaim("exp"))
+        );
         assert_eq!(with("nbf", json!(1_000_031)), Err(TokenError::NotYetValid));
         assert_eq!(with("nbf", json!(1_000_030)), Ok(()));
-        assert_eq!(with("iss", json!("https://issuer.example/")), Err(TokenError::WrongIssuer));
-        assert_eq!(with("iss", json!("HTTPS://issuer.example")), Err(TokenError::WrongIssuer));
-        assert_eq!(with("aud", json!(["x", "y"])), Err(TokenError::WrongAudience));
+        assert_eq!(
+            with("iss", json!("https://issuer.example/")),
+            Err(TokenError::WrongIssuer)
+        );
+        assert_eq!(
+            with("iss", json!("HTTPS://issuer.example")),
+            Err(TokenError::WrongIssuer)
+        );
+        assert_eq!(
+            with("aud", json!(["x", "y"])),
+            Err(TokenError::WrongAudience)
+        );
         assert_eq!(with("aud", json!(5)), Err(TokenError::InvalidClaim("aud")));
         assert_eq!(
             check(json!({"iss":"https://issuer.example","aud":"api"})),
@@ -285,6 +348,9 @@ mod tests {
     #[test]
     fn duplicate_claims_are_refused() {
         let payload = b64(r#"{"sub":"a","sub":"b"}"#);
-        assert!(matches!(decode_claims(&payload), Err(TokenError::Malformed(_))));
+        assert!(matches!(
+            decode_claims(&payload),
+            Err(TokenError::Malformed(_))
+        ));
     }
 }

@@ -35,7 +35,10 @@ impl Expiry<TokenDigest, Arc<CachedToken>> for UntilTokenExpiry {
         value: &Arc<CachedToken>,
         _created_at: Instant,
     ) -> Option<Duration> {
-        let remaining = value.exp.saturating_add(self.leeway_secs).saturating_sub(unix_now());
+        let remaining = value
+            .exp
+            .saturating_add(self.leeway_secs)
+            .saturating_sub(unix_now());
         Some(Duration::from_secs(remaining.max(0).unsigned_abs()))
     }
 }

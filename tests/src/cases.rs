@@ -31,6 +31,22 @@ async fn remote_with(bin: &str, jwks: Value, env: &[(&str, &str)]) -> Remote {
     Remote { idp, sample }
 }
 
+/// Like [`remote_with`], with the provider's `Cache-Control` set before the first fetch.
+async fn remote_cached(
+    bin: &str,
+    jwks: Value,
+    cache_control: &str,
+    env: &[(&str, &str)],
+) -> Remote {
+    let idp = Idp::start(jwks).await;
+    idp.set_cache_control(cache_control);
+    let issuer = idp.issuer();
+    let mut all: Vec<(&str, &str)> = vec![("AUTH_ISSUER", issuer.as_str())];
+    all.extend_from_slice(env);
+    let sample = Sample::start(bin, &all).await;
+    Remote { idp, sample }
+}
+
 async fn remote(bin: &str, env: &[(&str, &str)]) -> Remote {
     remote_with(bin, standard_jwks(), env).await
 }
@@ -58,7 +74,11 @@ fn without(mut value: Value, name: &str) -> Value {
 #[track_caller]
 fn assert_granted(resp: &Resp, what: &str) {
     assert_eq!(resp.status, 200, "{what}: {}", resp.text);
-    assert_eq!(resp.json["message"], "Access granted", "{what}: {}", resp.text);
+    assert_eq!(
+        resp.json["message"], "Access granted",
+        "{what}: {}",
+        resp.text
+    );
 }
 
 #[track_caller]
@@ -66,12 +86,20 @@ fn assert_invalid_token(resp: &Resp, what: &str) {
     assert_eq!(resp.status, 401, "{what}: {}", resp.text);
     let challenge = resp.header("www-authenticate").unwrap_or_default();
     assert!(
-        challenge.starts_with("Bearer realm=\"api\", error=\"invalid_token\", error_description=\""),
+        challenge
+            .starts_with("Bearer realm=\"api\", error=\"invalid_token\", error_description=\""),
         "{what}: challenge {challenge:?}"
     );
     assert_eq!(resp.error(), "invalid_token", "{what}: {}", resp.text);
-    assert!(resp.json["error_description"].is_string(), "{what}: {}", resp.text);
-    assert!(!resp.text.contains("Access granted"), "{what}: the handler ran");
+    assert!(
+        resp.json["error_description"].is_string(),
+        "{what}: {}",
+        resp.text
+    );
+    assert!(
+        !resp.text.contains("Access granted"),
+        "{what}: the handler ran"
+    );
 }
 
 #[track_caller]
@@ -82,7 +110,10 @@ fn assert_refused(resp: &Resp, what: &str) {
         resp.status,
         resp.text
     );
-    assert!(!resp.text.contains("Access granted"), "{what}: the handler ran");
+    assert!(
+        !resp.text.contains("Access granted"),
+        "{what}: the handler ran"
+    );
 }
 
 // ---------------------------------------------------------------- routes and dev mode
@@ -105,7 +136,11 @@ pub async fn missing_token(bin: &str) {
     for path in ["/protected", "/admin"] {
         let r = s.get(path, &[]).await;
         assert_eq!(r.status, 401, "{path}");
-        assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"api\""), "{path}");
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Bearer realm=\"api\""),
+            "{path}"
+        );
         assert_eq!(r.error(), "missing_token", "{path}");
         assert!(r.json["error_description"].is_string());
     }
@@ -125,7 +160,10 @@ pub async fn dev_mode_round_trip(bin: &str) {
             .map(str::to_owned)
             .unwrap_or_else(|| panic!("no curl line for {path} in banner:\n{banner}"))
     };
-    assert_granted(&s.get_bearer("/protected", &token_for("/protected")).await, "banner token");
+    assert_granted(
+        &s.get_bearer("/protected", &token_for("/protected")).await,
+        "banner token",
+    );
     let admin = s.get_bearer("/admin", &token_for("/admin")).await;
     assert_eq!(admin.status, 200, "{}", admin.text);
     assert_eq!(admin.json["message"], "Admin access");
@@ -153,7 +191,12 @@ pub async fn dev_mode_round_trip(bin: &str) {
     assert_eq!(jwks.json["keys"].as_array().map(Vec::len), Some(1));
 
     let bad = s
-        .request(reqwest::Method::POST, "/dev/token", &[("content-type", "application/json")], Some(b"[1,2".to_vec()))
+        .request(
+            reqwest::Method::POST,
+            "/dev/token",
+            &[("content-type", "application/json")],
+            Some(b"[1,2".to_vec()),
+        )
         .await;
     assert_eq!(bad.status, 400, "{}", bad.text);
 }
@@ -175,12 +218,20 @@ pub async fn dev_mode_api_key(bin: &str) {
 /// Outside dev mode, the dev issuer's routes do not exist.
 pub async fn dev_routes_absent_with_real_issuer(bin: &str) {
     let r = remote(bin, &[]).await;
-    for path in ["/.well-known/openid-configuration", "/.well-known/jwks.json"] {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/jwks.json",
+    ] {
         assert_eq!(r.sample.get(path, &[]).await.status, 404, "{path}");
     }
     let minted = r
         .sample
-        .request(reqwest::Method::POST, "/dev/token", &[], Some(b"{}".to_vec()))
+        .request(
+            reqwest::Method::POST,
+            "/dev/token",
+            &[],
+            Some(b"{}".to_vec()),
+        )
         .await;
     assert_eq!(minted.status, 404);
     let stdout = r.sample.stdout();
@@ -207,13 +258,22 @@ pub async fn accepts_every_asymmetric_algorithm(bin: &str) {
         ("EdDSA", mint(&k.ed, &c)),
         (
             "Ed25519",
-            mint_with_header(&json!({"alg":"Ed25519","kid":"ed-1"}), &c, &k.ed.encoding, Algorithm::EdDSA),
+            mint_with_header(
+                &json!({"alg":"Ed25519","kid":"ed-1"}),
+                &c,
+                &k.ed.encoding,
+                Algorithm::EdDSA,
+            ),
         ),
     ];
     for (name, token) in tokens {
         let resp = r.sample.get_bearer("/protected", &token).await;
         assert_granted(&resp, name);
-        assert_eq!(resp.json["user"]["custom"], json!({ "nested": [1, 2] }), "{name}");
+        assert_eq!(
+            resp.json["user"]["custom"],
+            json!({ "nested": [1, 2] }),
+            "{name}"
+        );
         assert_eq!(resp.json["user"]["sub"], "alice", "{name}");
     }
     assert_eq!(r.idp.fetches(), 1, "one key set fetch serves every request");
@@ -237,7 +297,10 @@ pub async fn admin_role_and_scope(bin: &str) {
         ("roles", json!({ "roles": ["user", "admin"] })),
         ("scope", json!({ "scope": "read admin" })),
     ] {
-        let resp = r.sample.get_bearer("/admin", &mint(k, &claims_with(&iss, extra))).await;
+        let resp = r
+            .sample
+            .get_bearer("/admin", &mint(k, &claims_with(&iss, extra)))
+            .await;
         assert_eq!(resp.status, 200, "{what}: {}", resp.text);
         assert_eq!(resp.json["message"], "Admin access");
         assert_eq!(resp.json["user"]["sub"], "alice");
@@ -248,11 +311,17 @@ pub async fn admin_role_and_scope(bin: &str) {
         ("roles as string", json!({ "roles": "admin" })),
         ("scope prefix", json!({ "scope": "administrator" })),
     ] {
-        let resp = r.sample.get_bearer("/admin", &mint(k, &claims_with(&iss, extra))).await;
+        let resp = r
+            .sample
+            .get_bearer("/admin", &mint(k, &claims_with(&iss, extra)))
+            .await;
         assert_eq!(resp.status, 403, "{what}: {}", resp.text);
         assert_eq!(resp.error(), "insufficient_scope", "{what}");
         let challenge = resp.header("www-authenticate").unwrap_or_default();
-        assert!(challenge.contains("error=\"insufficient_scope\""), "{what}: {challenge}");
+        assert!(
+            challenge.contains("error=\"insufficient_scope\""),
+            "{what}: {challenge}"
+        );
         assert!(!resp.text.contains("Admin access"));
     }
 }
@@ -262,22 +331,43 @@ pub async fn time_claims(bin: &str) {
     let r = remote(bin, &[]).await;
     let iss = r.idp.issuer();
     let k = &keys().rsa;
-    let expired = r.sample.get_bearer("/protected", &mint(k, &claims_with(&iss, json!({ "exp": now() - 120 })))).await;
+    let expired = r
+        .sample
+        .get_bearer(
+            "/protected",
+            &mint(k, &claims_with(&iss, json!({ "exp": now() - 120 }))),
+        )
+        .await;
     assert_invalid_token(&expired, "expired");
     assert_eq!(expired.json["error_description"], "Token has expired");
     assert!(
-        expired.header("www-authenticate").unwrap_or_default().contains("error_description=\"Token has expired\""),
+        expired
+            .header("www-authenticate")
+            .unwrap_or_default()
+            .contains("error_description=\"Token has expired\""),
         "{:?}",
         expired.header("www-authenticate")
     );
     let within_leeway = mint(k, &claims_with(&iss, json!({ "exp": now() - 5 })));
-    assert_granted(&r.sample.get_bearer("/protected", &within_leeway).await, "inside the 30 s leeway");
+    assert_granted(
+        &r.sample.get_bearer("/protected", &within_leeway).await,
+        "inside the 30 s leeway",
+    );
     for (what, c) in [
         ("exp missing", without(claims(&iss), "exp")),
-        ("exp as string", claims_with(&iss, json!({ "exp": (now() + 300).to_string() }))),
-        ("exp as float", claims_with(&iss, json!({ "exp": now() as f64 + 300.5 }))),
+        (
+            "exp as string",
+            claims_with(&iss, json!({ "exp": (now() + 300).to_string() })),
+        ),
+        (
+            "exp as float",
+            claims_with(&iss, json!({ "exp": now() as f64 + 300.5 })),
+        ),
         ("exp huge", claims_with(&iss, json!({ "exp": 1e40 }))),
-        ("nbf in the future", claims_with(&iss, json!({ "nbf": now() + 600 }))),
+        (
+            "nbf in the future",
+            claims_with(&iss, json!({ "nbf": now() + 600 })),
+        ),
         ("nbf as string", claims_with(&iss, json!({ "nbf": "0" }))),
     ] {
         assert_invalid_token(&r.sample.get_bearer("/protected", &mint(k, &c)).await, what);
@@ -290,9 +380,19 @@ pub async fn issuer_and_audience(bin: &str) {
     let iss = r.idp.issuer();
     let k = &keys().ed;
     let ok = |aud: Value| claims_with(&iss, json!({ "aud": aud }));
-    assert_granted(&r.sample.get_bearer("/protected", &mint(k, &ok(json!("orders-api")))).await, "aud string");
     assert_granted(
-        &r.sample.get_bearer("/protected", &mint(k, &ok(json!(["billing", "orders-api"])))).await,
+        &r.sample
+            .get_bearer("/protected", &mint(k, &ok(json!("orders-api"))))
+            .await,
+        "aud string",
+    );
+    assert_granted(
+        &r.sample
+            .get_bearer(
+                "/protected",
+                &mint(k, &ok(json!(["billing", "orders-api"]))),
+            )
+            .await,
         "aud array",
     );
     let upper = iss.to_uppercase();
@@ -300,9 +400,18 @@ pub async fn issuer_and_audience(bin: &str) {
         ("aud other", ok(json!("billing"))),
         ("aud array without ours", ok(json!(["billing", "orders"]))),
         ("aud missing", claims(&iss)),
-        ("iss other", claims_with("https://evil.example", json!({ "aud": "orders-api" }))),
-        ("iss trailing slash", claims_with(&format!("{iss}/"), json!({ "aud": "orders-api" }))),
-        ("iss different case", claims_with(&upper, json!({ "aud": "orders-api" }))),
+        (
+            "iss other",
+            claims_with("https://evil.example", json!({ "aud": "orders-api" })),
+        ),
+        (
+            "iss trailing slash",
+            claims_with(&format!("{iss}/"), json!({ "aud": "orders-api" })),
+        ),
+        (
+            "iss different case",
+            claims_with(&upper, json!({ "aud": "orders-api" })),
+        ),
         ("iss missing", without(ok(json!("orders-api")), "iss")),
     ] {
         assert_invalid_token(&r.sample.get_bearer("/protected", &mint(k, &c)).await, what);
@@ -314,10 +423,18 @@ pub async fn algorithm_allow_list(bin: &str) {
     let r = remote(bin, &[("AUTH_ALGORITHMS", "RS256")]).await;
     let iss = r.idp.issuer();
     let k = keys();
-    assert_granted(&r.sample.get_bearer("/protected", &mint(&k.rsa, &claims(&iss))).await, "RS256 allowed");
+    assert_granted(
+        &r.sample
+            .get_bearer("/protected", &mint(&k.rsa, &claims(&iss)))
+            .await,
+        "RS256 allowed",
+    );
     for (what, token) in [
         ("ES256 not listed", mint(&k.ec256, &claims(&iss))),
-        ("PS256 not listed", mint_as(&k.rsa, Algorithm::PS256, &claims(&iss))),
+        (
+            "PS256 not listed",
+            mint_as(&k.rsa, Algorithm::PS256, &claims(&iss)),
+        ),
         ("EdDSA not listed", mint(&k.ed, &claims(&iss))),
     ] {
         assert_invalid_token(&r.sample.get_bearer("/protected", &token).await, what);
@@ -327,16 +444,48 @@ pub async fn algorithm_allow_list(bin: &str) {
 /// `AUTH_HS256_SECRET` adds HS256 with that secret, and nothing else symmetric.
 pub async fn hs256_mode(bin: &str) {
     let secret = "tutorial-secret-of-at-least-32-bytes!";
-    let r = remote(bin, &[("AUTH_HS256_SECRET", secret), ("AUTH_ALGORITHMS", "RS256")]).await;
+    let r = remote(
+        bin,
+        &[("AUTH_HS256_SECRET", secret), ("AUTH_ALGORITHMS", "RS256")],
+    )
+    .await;
     let iss = r.idp.issuer();
     let c = claims(&iss);
     let hs = |key: &[u8], alg: Algorithm| {
-        mint_with_header(&json!({ "alg": format!("{alg:?}") }), &c, &EncodingKey::from_secret(key), alg)
+        mint_with_header(
+            &json!({ "alg": format!("{alg:?}") }),
+            &c,
+            &EncodingKey::from_secret(key),
+            alg,
+        )
     };
-    assert_granted(&r.sample.get_bearer("/protected", &hs(secret.as_bytes(), Algorithm::HS256)).await, "HS256");
-    assert_granted(&r.sample.get_bearer("/protected", &mint(&keys().rsa, &c)).await, "RS256 still");
-    assert_invalid_token(&r.sample.get_bearer("/protected", &hs(b"another-secret-another-secret-xx", Algorithm::HS256)).await, "wrong secret");
-    assert_invalid_token(&r.sample.get_bearer("/protected", &hs(secret.as_bytes(), Algorithm::HS512)).await, "HS512");
+    assert_granted(
+        &r.sample
+            .get_bearer("/protected", &hs(secret.as_bytes(), Algorithm::HS256))
+            .await,
+        "HS256",
+    );
+    assert_granted(
+        &r.sample
+            .get_bearer("/protected", &mint(&keys().rsa, &c))
+            .await,
+        "RS256 still",
+    );
+    assert_invalid_token(
+        &r.sample
+            .get_bearer(
+                "/protected",
+                &hs(b"another-secret-another-secret-xx", Algorithm::HS256),
+            )
+            .await,
+        "wrong secret",
+    );
+    assert_invalid_token(
+        &r.sample
+            .get_bearer("/protected", &hs(secret.as_bytes(), Algorithm::HS512))
+            .await,
+        "HS512",
+    );
 }
 
 // ---------------------------------------------------------------- attack tokens
@@ -347,7 +496,10 @@ pub async fn attack_alg_none(bin: &str) {
     let payload = b64(claims(&r.idp.issuer()).to_string());
     for alg in ["none", "None", "nOnE", "NONE"] {
         let header = b64(json!({ "alg": alg, "kid": "rsa-1" }).to_string());
-        for token in [format!("{header}.{payload}."), format!("{header}.{payload}.c2lnbmF0dXJl")] {
+        for token in [
+            format!("{header}.{payload}."),
+            format!("{header}.{payload}.c2lnbmF0dXJl"),
+        ] {
             assert_invalid_token(&r.sample.get_bearer("/protected", &token).await, alg);
         }
     }
@@ -371,20 +523,41 @@ pub async fn attack_algorithm_confusion(bin: &str) {
     for target in [&r, &r_hs] {
         let iss = target.idp.issuer();
         for (what, token) in [
-            ("HS256 with RSA PEM", confused(&iss, k.rsa.public_pem.as_bytes(), "rsa-1")),
+            (
+                "HS256 with RSA PEM",
+                confused(&iss, k.rsa.public_pem.as_bytes(), "rsa-1"),
+            ),
             ("HS256 with raw n", confused(&iss, n.as_bytes(), "rsa-1")),
-            ("HS256 with EC PEM", confused(&iss, k.ec256.public_pem.as_bytes(), "ec-256")),
+            (
+                "HS256 with EC PEM",
+                confused(&iss, k.ec256.public_pem.as_bytes(), "ec-256"),
+            ),
             (
                 "RS256 header on EC key",
-                mint_with_header(&json!({"alg":"RS256","kid":"ec-256"}), &claims(&iss), &k.rsa.encoding, Algorithm::RS256),
+                mint_with_header(
+                    &json!({"alg":"RS256","kid":"ec-256"}),
+                    &claims(&iss),
+                    &k.rsa.encoding,
+                    Algorithm::RS256,
+                ),
             ),
             (
                 "ES256 header on RSA key",
-                mint_with_header(&json!({"alg":"ES256","kid":"rsa-1"}), &claims(&iss), &k.ec256.encoding, Algorithm::ES256),
+                mint_with_header(
+                    &json!({"alg":"ES256","kid":"rsa-1"}),
+                    &claims(&iss),
+                    &k.ec256.encoding,
+                    Algorithm::ES256,
+                ),
             ),
             (
                 "ES384 header on P-256 key",
-                mint_with_header(&json!({"alg":"ES384","kid":"ec-256"}), &claims(&iss), &k.ec384.encoding, Algorithm::ES384),
+                mint_with_header(
+                    &json!({"alg":"ES384","kid":"ec-256"}),
+                    &claims(&iss),
+                    &k.ec384.encoding,
+                    Algorithm::ES384,
+                ),
             ),
         ] {
             assert_invalid_token(&target.sample.get_bearer("/protected", &token).await, what);
@@ -402,7 +575,12 @@ pub async fn attack_kid_tricks(bin: &str) {
     let r = remote_with(bin, jwks_of(&[&rsa_with_alg, &ec_with_alg, &k.ed.jwk]), &[]).await;
     let iss = r.idp.issuer();
     let signed_rsa = |kid: &str| {
-        mint_with_header(&json!({ "alg": "RS256", "kid": kid }), &claims(&iss), &k.rsa.encoding, Algorithm::RS256)
+        mint_with_header(
+            &json!({ "alg": "RS256", "kid": kid }),
+            &claims(&iss),
+            &k.rsa.encoding,
+            Algorithm::RS256,
+        )
     };
     let big_kid = "k".repeat(10 * 1024);
     for (what, token) in [
@@ -411,15 +589,30 @@ pub async fn attack_kid_tricks(bin: &str) {
         ("sql-ish", signed_rsa("' OR '1'='1")),
         ("10 KB kid", signed_rsa(&big_kid)),
         ("kid as number", {
-            mint_with_header(&json!({ "alg": "RS256", "kid": 7 }), &claims(&iss), &k.rsa.encoding, Algorithm::RS256)
+            mint_with_header(
+                &json!({ "alg": "RS256", "kid": 7 }),
+                &claims(&iss),
+                &k.rsa.encoding,
+                Algorithm::RS256,
+            )
         }),
         (
             "PS256 on a key whose JWK says RS256",
-            mint_with_header(&json!({"alg":"PS256","kid":"rsa-1"}), &claims(&iss), &k.rsa.encoding, Algorithm::PS256),
+            mint_with_header(
+                &json!({"alg":"PS256","kid":"rsa-1"}),
+                &claims(&iss),
+                &k.rsa.encoding,
+                Algorithm::PS256,
+            ),
         ),
         (
             "kid close to a real one",
-            mint_with_header(&json!({"alg":"ES256","kid":"ec-256x"}), &claims(&iss), &k.ec256.encoding, Algorithm::ES256),
+            mint_with_header(
+                &json!({"alg":"ES256","kid":"ec-256x"}),
+                &claims(&iss),
+                &k.ec256.encoding,
+                Algorithm::ES256,
+            ),
         ),
     ] {
         let resp = r.sample.get_bearer("/protected", &token).await;
@@ -430,12 +623,28 @@ pub async fn attack_kid_tricks(bin: &str) {
         }
     }
     // Without kid: accepted only when exactly one key fits the algorithm.
-    let no_kid = mint_with_header(&json!({"alg":"EdDSA"}), &claims(&iss), &k.ed.encoding, Algorithm::EdDSA);
-    assert_granted(&r.sample.get_bearer("/protected", &no_kid).await, "single fitting key, no kid");
+    let no_kid = mint_with_header(
+        &json!({"alg":"EdDSA"}),
+        &claims(&iss),
+        &k.ed.encoding,
+        Algorithm::EdDSA,
+    );
+    assert_granted(
+        &r.sample.get_bearer("/protected", &no_kid).await,
+        "single fitting key, no kid",
+    );
     let second_p256 = crate::keys::fresh_p256_jwk("ec-256-b");
     let r2 = remote_with(bin, jwks_of(&[&k.ec256.jwk, &second_p256]), &[]).await;
-    let ambiguous = mint_with_header(&json!({"alg":"ES256"}), &claims(&r2.idp.issuer()), &k.ec256.encoding, Algorithm::ES256);
-    assert_invalid_token(&r2.sample.get_bearer("/protected", &ambiguous).await, "missing kid, several keys");
+    let ambiguous = mint_with_header(
+        &json!({"alg":"ES256"}),
+        &claims(&r2.idp.issuer()),
+        &k.ec256.encoding,
+        Algorithm::ES256,
+    );
+    assert_invalid_token(
+        &r2.sample.get_bearer("/protected", &ambiguous).await,
+        "missing kid, several keys",
+    );
 }
 
 /// Keys named in the token header are never fetched or trusted.
@@ -448,11 +657,26 @@ pub async fn attack_header_key_injection(bin: &str) {
     rsa2_jwk["kid"] = json!("rsa-2");
     let evil_claims = claims(&iss);
     for (what, header) in [
-        ("jku", json!({ "alg": "RS256", "kid": "rsa-2", "jku": attacker.jwks_url() })),
-        ("x5u", json!({ "alg": "RS256", "kid": "rsa-2", "x5u": attacker.jwks_url() })),
-        ("embedded jwk", json!({ "alg": "RS256", "kid": "rsa-2", "jwk": rsa2_jwk })),
-        ("embedded jwk, no kid", json!({ "alg": "RS256", "jwk": rsa2_jwk })),
-        ("x5c", json!({ "alg": "RS256", "kid": "rsa-2", "x5c": ["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"] })),
+        (
+            "jku",
+            json!({ "alg": "RS256", "kid": "rsa-2", "jku": attacker.jwks_url() }),
+        ),
+        (
+            "x5u",
+            json!({ "alg": "RS256", "kid": "rsa-2", "x5u": attacker.jwks_url() }),
+        ),
+        (
+            "embedded jwk",
+            json!({ "alg": "RS256", "kid": "rsa-2", "jwk": rsa2_jwk }),
+        ),
+        (
+            "embedded jwk, no kid",
+            json!({ "alg": "RS256", "jwk": rsa2_jwk }),
+        ),
+        (
+            "x5c",
+            json!({ "alg": "RS256", "kid": "rsa-2", "x5c": ["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"] }),
+        ),
     ] {
         let token = mint_with_header(&header, &evil_claims, &k.rsa2.encoding, Algorithm::RS256);
         assert_invalid_token(&r.sample.get_bearer("/protected", &token).await, what);
@@ -464,7 +688,10 @@ pub async fn attack_header_key_injection(bin: &str) {
         &k.rsa.encoding,
         Algorithm::RS256,
     );
-    assert_granted(&r.sample.get_bearer("/protected", &token).await, "jku ignored");
+    assert_granted(
+        &r.sample.get_bearer("/protected", &token).await,
+        "jku ignored",
+    );
     assert_eq!(attacker.fetches(), 0, "the attacker's key set was fetched");
 }
 
@@ -474,18 +701,49 @@ pub async fn attack_extensions_and_duplicates(bin: &str) {
     let iss = r.idp.issuer();
     let k = &keys().rsa;
     for (what, header) in [
-        ("crit unknown", r#"{"alg":"RS256","kid":"rsa-1","crit":["x-custom"],"x-custom":1}"#.to_owned()),
-        ("crit empty", r#"{"alg":"RS256","kid":"rsa-1","crit":[]}"#.to_owned()),
-        ("b64 false", r#"{"alg":"RS256","kid":"rsa-1","b64":false,"crit":["b64"]}"#.to_owned()),
-        ("b64 false without crit", r#"{"alg":"RS256","kid":"rsa-1","b64":false}"#.to_owned()),
-        ("duplicate alg", r#"{"alg":"RS256","alg":"RS256","kid":"rsa-1"}"#.to_owned()),
+        (
+            "crit unknown",
+            r#"{"alg":"RS256","kid":"rsa-1","crit":["x-custom"],"x-custom":1}"#.to_owned(),
+        ),
+        (
+            "crit empty",
+            r#"{"alg":"RS256","kid":"rsa-1","crit":[]}"#.to_owned(),
+        ),
+        (
+            "b64 false",
+            r#"{"alg":"RS256","kid":"rsa-1","b64":false,"crit":["b64"]}"#.to_owned(),
+        ),
+        (
+            "b64 false without crit",
+            r#"{"alg":"RS256","kid":"rsa-1","b64":false}"#.to_owned(),
+        ),
+        (
+            "duplicate alg",
+            r#"{"alg":"RS256","alg":"RS256","kid":"rsa-1"}"#.to_owned(),
+        ),
     ] {
-        let token = sign_raw(&header, &claims(&iss).to_string(), &k.encoding, Algorithm::RS256);
+        let token = sign_raw(
+            &header,
+            &claims(&iss).to_string(),
+            &k.encoding,
+            Algorithm::RS256,
+        );
         assert_invalid_token(&r.sample.get_bearer("/protected", &token).await, what);
     }
-    let payload = format!(r#"{{"sub":"alice","sub":"admin","iss":"{iss}","exp":{}}}"#, now() + 300);
-    let token = sign_raw(r#"{"alg":"RS256","kid":"rsa-1"}"#, &payload, &k.encoding, Algorithm::RS256);
-    assert_invalid_token(&r.sample.get_bearer("/protected", &token).await, "duplicate claim");
+    let payload = format!(
+        r#"{{"sub":"alice","sub":"admin","iss":"{iss}","exp":{}}}"#,
+        now() + 300
+    );
+    let token = sign_raw(
+        r#"{"alg":"RS256","kid":"rsa-1"}"#,
+        &payload,
+        &k.encoding,
+        Algorithm::RS256,
+    );
+    assert_invalid_token(
+        &r.sample.get_bearer("/protected", &token).await,
+        "duplicate claim",
+    );
 }
 
 /// Structural defects: part counts, encodings, sizes, JSON shapes, bad signatures.
@@ -508,45 +766,121 @@ pub async fn attack_structure(bin: &str) {
         ("empty header", format!(".{p}.{s}")),
         ("empty payload", format!("{h}..{s}")),
         ("empty signature", format!("{h}.{p}.")),
-        ("non-base64url characters", format!("{h}.{p}.{}", s.replacen('A', "*", 1).replacen('-', "*", 1) + "*")),
+        (
+            "non-base64url characters",
+            format!(
+                "{h}.{p}.{}",
+                s.replacen('A', "*", 1).replacen('-', "*", 1) + "*"
+            ),
+        ),
         ("padding", format!("{padded_header}.{p}.{s}")),
-        ("standard base64", format!("{h}.{p}.{}", s.replace('-', "+").replace('_', "/") + "+")),
+        (
+            "standard base64",
+            format!("{h}.{p}.{}", s.replace('-', "+").replace('_', "/") + "+"),
+        ),
         ("bad signature", format!("{h}.{p}.{flipped}")),
-        ("signature of another token", format!("{h}.{}.{s}", b64(claims_with(&iss, json!({"roles":["admin"]})).to_string()))),
-        ("header is null", sign_raw("null", &claims(&iss).to_string(), &k.encoding, Algorithm::RS256)),
-        ("header is an array", sign_raw("[\"RS256\"]", &claims(&iss).to_string(), &k.encoding, Algorithm::RS256)),
-        ("header not JSON", sign_raw("{alg:RS256}", &claims(&iss).to_string(), &k.encoding, Algorithm::RS256)),
-        ("payload is an array", sign_raw(r#"{"alg":"RS256","kid":"rsa-1"}"#, "[1]", &k.encoding, Algorithm::RS256)),
+        (
+            "signature of another token",
+            format!(
+                "{h}.{}.{s}",
+                b64(claims_with(&iss, json!({"roles":["admin"]})).to_string())
+            ),
+        ),
+        (
+            "header is null",
+            sign_raw(
+                "null",
+                &claims(&iss).to_string(),
+                &k.encoding,
+                Algorithm::RS256,
+            ),
+        ),
+        (
+            "header is an array",
+            sign_raw(
+                "[\"RS256\"]",
+                &claims(&iss).to_string(),
+                &k.encoding,
+                Algorithm::RS256,
+            ),
+        ),
+        (
+            "header not JSON",
+            sign_raw(
+                "{alg:RS256}",
+                &claims(&iss).to_string(),
+                &k.encoding,
+                Algorithm::RS256,
+            ),
+        ),
+        (
+            "payload is an array",
+            sign_raw(
+                r#"{"alg":"RS256","kid":"rsa-1"}"#,
+                "[1]",
+                &k.encoding,
+                Algorithm::RS256,
+            ),
+        ),
         ("payload not UTF-8 JSON", {
-            let input = format!("{}.{}", b64(r#"{"alg":"RS256","kid":"rsa-1"}"#), b64([0xff, 0xfe, 0x7b]));
-            let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &k.encoding, Algorithm::RS256).unwrap_or_default();
+            let input = format!(
+                "{}.{}",
+                b64(r#"{"alg":"RS256","kid":"rsa-1"}"#),
+                b64([0xff, 0xfe, 0x7b])
+            );
+            let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &k.encoding, Algorithm::RS256)
+                .unwrap_or_default();
             format!("{input}.{sig}")
         }),
     ] {
         assert_invalid_token(&r.sample.get_bearer("/protected", &token).await, what);
     }
     // Over 8 KiB: refused as a bad token (or by the server's header limit), never accepted.
-    let big = mint(k, &claims_with(&iss, json!({ "pad": "x".repeat(9 * 1024) })));
-    assert_refused(&r.sample.get_bearer("/protected", &big).await, "9 KiB token");
-    let huge = mint(k, &claims_with(&iss, json!({ "pad": "x".repeat(100 * 1024) })));
-    let mut huge_request = format!("GET /protected HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {huge}\r\n\r\n", r.sample.authority());
+    let big = mint(
+        k,
+        &claims_with(&iss, json!({ "pad": "x".repeat(9 * 1024) })),
+    );
+    assert_refused(
+        &r.sample.get_bearer("/protected", &big).await,
+        "9 KiB token",
+    );
+    let huge = mint(
+        k,
+        &claims_with(&iss, json!({ "pad": "x".repeat(100 * 1024) })),
+    );
+    let mut huge_request = format!(
+        "GET /protected HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {huge}\r\n\r\n",
+        r.sample.authority()
+    );
     let code = r.sample.raw(huge_request.as_bytes()).await;
-    assert!(code.is_none_or(|c| (400..500).contains(&c)), "100 KB token: {code:?}");
+    assert!(
+        code.is_none_or(|c| (400..500).contains(&c)),
+        "100 KB token: {code:?}"
+    );
     huge_request.clear();
     // Non-UTF-8 bytes in the header value.
     let resp = r
         .sample
-        .send(reqwest::Method::GET, "/protected", {
-            let mut map = reqwest::header::HeaderMap::new();
-            map.insert(
-                reqwest::header::AUTHORIZATION,
-                reqwest::header::HeaderValue::from_bytes(b"Bearer \xff\xfe.\xfa.\xfb").expect("obs-text is a valid header value"),
-            );
-            map
-        }, None)
+        .send(
+            reqwest::Method::GET,
+            "/protected",
+            {
+                let mut map = reqwest::header::HeaderMap::new();
+                map.insert(
+                    reqwest::header::AUTHORIZATION,
+                    reqwest::header::HeaderValue::from_bytes(b"Bearer \xff\xfe.\xfa.\xfb")
+                        .expect("obs-text is a valid header value"),
+                );
+                map
+            },
+            None,
+        )
         .await;
     assert_refused(&resp, "non-UTF-8 token");
-    assert!(r.sample.get_bearer("/protected", &good).await.status == 200, "the good token still works");
+    assert!(
+        r.sample.get_bearer("/protected", &good).await.status == 200,
+        "the good token still works"
+    );
 }
 
 /// The `Authorization` header's forms (RFC 6750 §2.1).
@@ -554,25 +888,65 @@ pub async fn authorization_header_forms(bin: &str) {
     let r = remote(bin, &[]).await;
     let token = mint(&keys().ec256, &claims(&r.idp.issuer()));
     let s = &r.sample;
-    for form in [format!("bearer {token}"), format!("BEARER {token}"), format!("Bearer   {token}"), format!("Bearer {token}  ")] {
-        assert_granted(&s.get("/protected", &[("authorization", &form)]).await, &form[..8]);
+    for form in [
+        format!("bearer {token}"),
+        format!("BEARER {token}"),
+        format!("Bearer   {token}"),
+        format!("Bearer {token}  "),
+    ] {
+        assert_granted(
+            &s.get("/protected", &[("authorization", &form)]).await,
+            &form[..8],
+        );
     }
-    let basic = s.get("/protected", &[("authorization", "Basic YWxpY2U6c2VjcmV0")]).await;
+    let basic = s
+        .get("/protected", &[("authorization", "Basic YWxpY2U6c2VjcmV0")])
+        .await;
     assert_eq!(basic.status, 401, "{}", basic.text);
-    assert_eq!(basic.header("www-authenticate"), Some("Bearer realm=\"api\""));
-    for (what, value) in [("scheme only", "Bearer"), ("scheme and blank", "Bearer  "), ("token with inner space", "Bearer a b")] {
+    assert_eq!(
+        basic.header("www-authenticate"),
+        Some("Bearer realm=\"api\"")
+    );
+    for (what, value) in [
+        ("scheme only", "Bearer"),
+        ("scheme and blank", "Bearer  "),
+        ("token with inner space", "Bearer a b"),
+    ] {
         let resp = s.get("/protected", &[("authorization", value)]).await;
         assert_refused(&resp, what);
         assert!(matches!(resp.status, 400 | 401), "{what}: {}", resp.status);
     }
     let auth = format!("Bearer {token}");
-    let two = s.get("/protected", &[("authorization", &auth), ("authorization", &auth)]).await;
+    let two = s
+        .get(
+            "/protected",
+            &[("authorization", &auth), ("authorization", &auth)],
+        )
+        .await;
     assert_eq!(two.status, 400, "two Authorization headers: {}", two.text);
     assert_eq!(two.error(), "invalid_request");
-    assert!(two.header("www-authenticate").unwrap_or_default().contains("error=\"invalid_request\""));
-    let raw = format!("GET /protected HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\n\n\r\n\r\n", s.authority());
+    assert!(
+        two.header("www-authenticate")
+            .unwrap_or_default()
+            .contains("error=\"invalid_request\"")
+    );
+    // A newline cannot be inside a header value: on the wire it ends the header line, so the
+    // token arrives intact (bare LF is a legal line end for a lenient HTTP/1.1 parser) or the
+    // request is refused. The escaped form a shell or config file may leave behind is a bad token.
+    let raw = format!(
+        "GET /protected HTTP/1.1\nHost: {}\nAuthorization: Bearer {token}\n\n",
+        s.authority()
+    );
     let code = s.raw(raw.as_bytes()).await;
-    assert!(code != Some(200) && code.is_none_or(|c| c < 500), "token followed by a bare newline: {code:?}");
+    assert!(
+        code.is_none_or(|c| c < 500),
+        "token followed by a bare newline: {code:?}"
+    );
+    let escaped = format!("Bearer {token}\\n");
+    assert_invalid_token(
+        &s.get("/protected", &[("authorization", &escaped)]).await,
+        "literal \\n after the token",
+    );
 }
 
 // ---------------------------------------------------------------- API keys, gates
@@ -588,14 +962,20 @@ pub async fn api_keys(bin: &str) {
         ("wrong", vec![("x-api-key", "key-bob-45")]),
         ("longer", vec![("x-api-key", "key-bob-4567")]),
         ("empty", vec![("x-api-key", "")]),
-        ("two keys", vec![("x-api-key", "key-bob-456"), ("x-api-key", "key-alice-123")]),
+        (
+            "two keys",
+            vec![("x-api-key", "key-bob-456"), ("x-api-key", "key-alice-123")],
+        ),
     ] {
         let resp = s.get("/me", &headers).await;
         assert_eq!(resp.status, 401, "{what}: {}", resp.text);
         assert_eq!(resp.error(), "invalid_api_key", "{what}");
     }
     let banner = s.stdout();
-    assert!(!banner.contains("key-alice-123"), "configured keys are never printed");
+    assert!(
+        !banner.contains("key-alice-123"),
+        "configured keys are never printed"
+    );
 }
 
 /// `SHARED_SECRET` gates every route but `/healthz`, unknown routes included.
@@ -619,25 +999,63 @@ pub async fn shared_secret_gate(bin: &str) {
     let ok = s.get("/public", &[("x-shared-secret", secret)]).await;
     assert_eq!(ok.status, 200);
     let no_token = s.get("/protected", &[("x-shared-secret", secret)]).await;
-    assert_eq!(no_token.error(), "missing_token", "the route's own check comes after the gate");
+    assert_eq!(
+        no_token.error(),
+        "missing_token",
+        "the route's own check comes after the gate"
+    );
     let token = mint(&keys().rsa, &claims(&r.idp.issuer()));
     let auth = format!("Bearer {token}");
-    assert_granted(&s.get("/protected", &[("x-shared-secret", secret), ("authorization", &auth)]).await, "both");
-    assert_eq!(s.get("/no-such-route", &[("x-shared-secret", secret)]).await.status, 404);
-    assert!(!s.logs().contains(secret), "the secret appeared in the logs");
+    assert_granted(
+        &s.get(
+            "/protected",
+            &[("x-shared-secret", secret), ("authorization", &auth)],
+        )
+        .await,
+        "both",
+    );
+    assert_eq!(
+        s.get("/no-such-route", &[("x-shared-secret", secret)])
+            .await
+            .status,
+        404
+    );
+    assert!(
+        !s.logs().contains(secret),
+        "the secret appeared in the logs"
+    );
 }
 
 /// `FORCE_HTTPS=1`: plain HTTP is redirected before any other check.
 pub async fn https_redirect(bin: &str) {
-    let s = Sample::start(bin, &[("FORCE_HTTPS", "1"), ("SHARED_SECRET", "gw-secret-value-1")]).await;
+    let s = Sample::start(
+        bin,
+        &[("FORCE_HTTPS", "1"), ("SHARED_SECRET", "gw-secret-value-1")],
+    )
+    .await;
     let plain = s.get("/public?x=1", &[("host", "api.example")]).await;
     assert_eq!(plain.status, 308, "{}", plain.text);
-    assert_eq!(plain.header("location"), Some("https://api.example/public?x=1"));
-    let https = s.get("/public", &[("x-forwarded-proto", "https"), ("x-shared-secret", "gw-secret-value-1")]).await;
+    assert_eq!(
+        plain.header("location"),
+        Some("https://api.example/public?x=1")
+    );
+    let https = s
+        .get(
+            "/public",
+            &[
+                ("x-forwarded-proto", "https"),
+                ("x-shared-secret", "gw-secret-value-1"),
+            ],
+        )
+        .await;
     assert_eq!(https.status, 200, "{}", https.text);
     let no_secret = s.get("/public", &[("x-forwarded-proto", "https")]).await;
     assert_eq!(no_secret.status, 401);
-    assert_eq!(s.get("/healthz", &[]).await.status, 200, "/healthz is exempt");
+    assert_eq!(
+        s.get("/healthz", &[]).await.status,
+        200,
+        "/healthz is exempt"
+    );
 }
 
 /// Bad configuration stops start-up with a one-line error naming the variable.
@@ -653,9 +1071,18 @@ pub async fn startup_errors(bin: &str) {
         ("PORT", "http"),
     ] {
         let (code, stderr) = Sample::start_failure(bin, &[(var, value)]).await;
-        assert!(code.is_some_and(|c| c != 0), "{var}={value:?} started (exit {code:?})");
-        assert!(stderr.contains(var), "{var}={value:?}: error does not name it:\n{stderr}");
-        assert!(stderr.trim().lines().count() <= 3, "{var}: not a short error:\n{stderr}");
+        assert!(
+            code.is_some_and(|c| c != 0),
+            "{var}={value:?} started (exit {code:?})"
+        );
+        assert!(
+            stderr.contains(var),
+            "{var}={value:?}: error does not name it:\n{stderr}"
+        );
+        assert!(
+            stderr.trim().lines().count() <= 3,
+            "{var}: not a short error:\n{stderr}"
+        );
     }
 }
 
@@ -663,23 +1090,49 @@ pub async fn startup_errors(bin: &str) {
 pub async fn unknown_routes_and_methods(bin: &str) {
     let s = Sample::start(bin, &[]).await;
     assert_eq!(s.get("/nope", &[]).await.status, 404);
-    let post = s.request(reqwest::Method::POST, "/public", &[], Some(b"x".to_vec())).await;
+    let post = s
+        .request(reqwest::Method::POST, "/public", &[], Some(b"x".to_vec()))
+        .await;
     assert!(matches!(post.status, 404 | 405), "{}", post.status);
-    let del = s.request(reqwest::Method::DELETE, "/protected", &[], None).await;
+    let del = s
+        .request(reqwest::Method::DELETE, "/protected", &[], None)
+        .await;
     assert!(matches!(del.status, 401 | 404 | 405), "{}", del.status);
     let big_body = s
-        .request(reqwest::Method::POST, "/dev/token", &[("content-type", "application/json")], Some(vec![b' '; 2 * 1024 * 1024]))
+        .request(
+            reqwest::Method::POST,
+            "/dev/token",
+            &[("content-type", "application/json")],
+            Some(vec![b' '; 2 * 1024 * 1024]),
+        )
         .await;
-    assert!((400..500).contains(&big_body.status), "2 MiB body: {}", big_body.status);
-    let huge_header = format!("GET /public HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(200 * 1024));
+    assert!(
+        (400..500).contains(&big_body.status),
+        "2 MiB body: {}",
+        big_body.status
+    );
+    let huge_header = format!(
+        "GET /public HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(200 * 1024)
+    );
     let code = s.raw(huge_header.as_bytes()).await;
-    assert!(code.is_none_or(|c| (400..500).contains(&c)), "200 KB header: {code:?}");
+    assert!(
+        code.is_none_or(|c| (400..500).contains(&c)),
+        "200 KB header: {code:?}"
+    );
 }
 
 /// Tokens and secrets never reach the logs.
 pub async fn no_secrets_in_logs(bin: &str) {
     let secret = "very-secret-gateway-value";
-    let r = remote(bin, &[("SHARED_SECRET", secret), ("API_KEYS", "ops:api-key-material-xyz")]).await;
+    let r = remote(
+        bin,
+        &[
+            ("SHARED_SECRET", secret),
+            ("API_KEYS", "ops:api-key-material-xyz"),
+        ],
+    )
+    .await;
     let iss = r.idp.issuer();
     let k = &keys().rsa;
     let good = mint(k, &claims(&iss));
@@ -687,12 +1140,22 @@ pub async fn no_secrets_in_logs(bin: &str) {
     let gate = ("x-shared-secret", secret);
     for token in [&good, &expired] {
         let auth = format!("Bearer {token}");
-        r.sample.get("/protected", &[gate, ("authorization", &auth)]).await;
-        r.sample.get("/admin", &[gate, ("authorization", &auth)]).await;
+        r.sample
+            .get("/protected", &[gate, ("authorization", &auth)])
+            .await;
+        r.sample
+            .get("/admin", &[gate, ("authorization", &auth)])
+            .await;
     }
-    r.sample.get("/me", &[gate, ("x-api-key", "api-key-material-xyz")]).await;
-    r.sample.get("/me", &[gate, ("x-api-key", "wrong-api-key-material")]).await;
-    r.sample.get("/public", &[("x-shared-secret", "wrong-secret-material")]).await;
+    r.sample
+        .get("/me", &[gate, ("x-api-key", "api-key-material-xyz")])
+        .await;
+    r.sample
+        .get("/me", &[gate, ("x-api-key", "wrong-api-key-material")])
+        .await;
+    r.sample
+        .get("/public", &[("x-shared-secret", "wrong-secret-material")])
+        .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let logs = r.sample.logs();
     assert!(logs.contains("refused"), "refusals are logged:\n{logs}");
@@ -720,7 +1183,12 @@ pub async fn provider_down_at_startup(bin: &str) {
     let token = mint(&keys().rsa, &claims(&issuer));
     let resp = s.get_bearer("/protected", &token).await;
     assert_eq!(resp.status, 503, "{}", resp.text);
-    assert!(resp.header("retry-after").is_some_and(|v| v.parse::<u64>().is_ok()), "{:?}", resp.headers);
+    assert!(
+        resp.header("retry-after")
+            .is_some_and(|v| v.parse::<u64>().is_ok()),
+        "{:?}",
+        resp.headers
+    );
     assert_eq!(s.get("/public", &[]).await.status, 200);
     assert_eq!(s.get("/healthz", &[]).await.status, 200);
 }
@@ -734,8 +1202,14 @@ pub async fn no_usable_keys(bin: &str) {
         let idp = Idp::start(standard_jwks()).await;
         idp.set_mode(mode.clone());
         let issuer = idp.issuer();
-        let s = Sample::start(bin, &[("AUTH_JWKS_URL", &idp.jwks_url()), ("AUTH_ISSUER", &issuer)]).await;
-        let resp = s.get_bearer("/protected", &mint(&keys().rsa, &claims(&issuer))).await;
+        let s = Sample::start(
+            bin,
+            &[("AUTH_JWKS_URL", &idp.jwks_url()), ("AUTH_ISSUER", &issuer)],
+        )
+        .await;
+        let resp = s
+            .get_bearer("/protected", &mint(&keys().rsa, &claims(&issuer)))
+            .await;
         assert_eq!(resp.status, 503, "{mode:?}: {}", resp.text);
         assert!(resp.header("retry-after").is_some(), "{mode:?}");
     }
@@ -762,15 +1236,38 @@ pub async fn hostile_key_set(bin: &str) {
     ]});
     let r = remote_with(bin, set, &[]).await;
     let iss = r.idp.issuer();
-    assert_granted(&r.sample.get_bearer("/protected", &mint(&k.rsa, &claims(&iss))).await, "good key");
+    assert_granted(
+        &r.sample
+            .get_bearer("/protected", &mint(&k.rsa, &claims(&iss)))
+            .await,
+        "good key",
+    );
     let with_kid = |kid: &str, key: &EncodingKey| {
-        mint_with_header(&json!({ "alg": "RS256", "kid": kid }), &claims(&iss), key, Algorithm::RS256)
+        mint_with_header(
+            &json!({ "alg": "RS256", "kid": kid }),
+            &claims(&iss),
+            key,
+            Algorithm::RS256,
+        )
     };
     for kid in ["weak", "enc", "rsa-1"] {
-        assert_invalid_token(&r.sample.get_bearer("/protected", &with_kid(kid, &k.rsa2.encoding)).await, kid);
+        assert_invalid_token(
+            &r.sample
+                .get_bearer("/protected", &with_kid(kid, &k.rsa2.encoding))
+                .await,
+            kid,
+        );
     }
-    let hmac = mint_with_header(&json!({"alg":"HS256","kid":"hmac"}), &claims(&iss), &EncodingKey::from_secret(b"symmetric-secret"), Algorithm::HS256);
-    assert_invalid_token(&r.sample.get_bearer("/protected", &hmac).await, "oct key from the set");
+    let hmac = mint_with_header(
+        &json!({"alg":"HS256","kid":"hmac"}),
+        &claims(&iss),
+        &EncodingKey::from_secret(b"symmetric-secret"),
+        Algorithm::HS256,
+    );
+    assert_invalid_token(
+        &r.sample.get_bearer("/protected", &hmac).await,
+        "oct key from the set",
+    );
 }
 
 /// 1,000 concurrent first requests share exactly one key set fetch.
@@ -779,11 +1276,24 @@ pub async fn concurrent_first_requests_share_one_fetch(bin: &str) {
     idp.set_delay(Duration::from_millis(700));
     let issuer = idp.issuer();
     let url = idp.jwks_url();
-    let s = Sample::start(bin, &[("AUTH_JWKS_URL", url.as_str()), ("AUTH_ISSUER", issuer.as_str())]).await;
+    let s = Sample::start(
+        bin,
+        &[
+            ("AUTH_JWKS_URL", url.as_str()),
+            ("AUTH_ISSUER", issuer.as_str()),
+        ],
+    )
+    .await;
     let token = mint(&keys().ec256, &claims(&issuer));
-    let statuses = futures_util::future::join_all((0..1000).map(|_| s.get_bearer("/protected", &token))).await;
+    let statuses =
+        futures_util::future::join_all((0..1000).map(|_| s.get_bearer("/protected", &token))).await;
     let ok = statuses.iter().filter(|r| r.status == 200).count();
-    assert_eq!(ok, 1000, "statuses: {:?}", statuses.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert_eq!(
+        ok,
+        1000,
+        "statuses: {:?}",
+        statuses.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
     assert_eq!(idp.fetches(), 1);
 }
 
@@ -798,29 +1308,50 @@ pub async fn unknown_kid_flood(bin: &str) {
     let started = Instant::now();
     let random: Vec<String> = (0..500)
         .map(|i| {
-            mint_with_header(&json!({"alg":"RS256","kid":format!("random-{i}")}), &claims(&iss), &k.encoding, Algorithm::RS256)
+            mint_with_header(
+                &json!({"alg":"RS256","kid":format!("random-{i}")}),
+                &claims(&iss),
+                &k.encoding,
+                Algorithm::RS256,
+            )
         })
         .collect();
-    let attacks = futures_util::future::join_all(random.iter().map(|t| r.sample.get_bearer("/protected", t)));
-    let goods = futures_util::future::join_all((0..50).map(|_| r.sample.get_bearer("/protected", &good)));
+    let attacks =
+        futures_util::future::join_all(random.iter().map(|t| r.sample.get_bearer("/protected", t)));
+    let goods =
+        futures_util::future::join_all((0..50).map(|_| r.sample.get_bearer("/protected", &good)));
     let (attacks, goods) = tokio::join!(attacks, goods);
     let elapsed = started.elapsed();
-    assert!(attacks.iter().all(|a| a.status == 401), "{:?}", attacks.iter().map(|a| a.status).collect::<Vec<_>>());
-    assert!(goods.iter().all(|g| g.status == 200), "good tokens failed during the flood");
+    assert!(
+        attacks.iter().all(|a| a.status == 401),
+        "{:?}",
+        attacks.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    assert!(
+        goods.iter().all(|g| g.status == 200),
+        "good tokens failed during the flood"
+    );
     let cooldowns = 1 + (elapsed.as_secs() / 10) as usize;
-    assert!(r.idp.fetches() - before <= cooldowns, "{} refetches in {elapsed:?}", r.idp.fetches() - before);
+    assert!(
+        r.idp.fetches() - before <= cooldowns,
+        "{} refetches in {elapsed:?}",
+        r.idp.fetches() - before
+    );
 }
 
 /// Rotation: a new key is accepted after one refetch; the old one goes at the next refresh.
 pub async fn key_rotation(bin: &str) {
     let k = keys();
-    let r = remote_with(
+    let r = remote_cached(
         bin,
         jwks_of(&[&k.rsa.jwk]),
-        &[("AUTH_JWKS_COOLDOWN_SECS", "1"), ("AUTH_JWKS_MIN_TTL_SECS", "1")],
+        "max-age=2",
+        &[
+            ("AUTH_JWKS_COOLDOWN_SECS", "1"),
+            ("AUTH_JWKS_MIN_TTL_SECS", "1"),
+        ],
     )
     .await;
-    r.idp.set_cache_control("max-age=2");
     let iss = r.idp.issuer();
     let old = mint(&k.rsa, &claims(&iss));
     let new = mint(&k.rsa2, &claims(&iss));
@@ -828,7 +1359,10 @@ pub async fn key_rotation(bin: &str) {
     r.idp.publish(jwks_of(&[&k.rsa.jwk, &k.rsa2.jwk]));
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let before = r.idp.fetches();
-    assert_granted(&r.sample.get_bearer("/protected", &new).await, "new key after one refetch");
+    assert_granted(
+        &r.sample.get_bearer("/protected", &new).await,
+        "new key after one refetch",
+    );
     assert!(r.idp.fetches() - before <= 1);
     r.idp.publish(jwks_of(&[&k.rsa2.jwk]));
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -841,25 +1375,46 @@ pub async fn key_rotation(bin: &str) {
         assert!(Instant::now() < deadline, "the old key was never dropped");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert_granted(&r.sample.get_bearer("/protected", &new).await, "new key still");
+    assert_granted(
+        &r.sample.get_bearer("/protected", &new).await,
+        "new key still",
+    );
 }
 
 /// Provider down longer than the key set's lifetime: the last good keys keep serving, the
 /// state shows as stale, and it recovers on its own.
 pub async fn stale_keys_through_outage(bin: &str) {
-    let r = remote(bin, &[("AUTH_JWKS_MIN_TTL_SECS", "1")]).await;
-    r.idp.set_cache_control("max-age=1");
+    let r = remote_cached(
+        bin,
+        standard_jwks(),
+        "max-age=1",
+        &[("AUTH_JWKS_MIN_TTL_SECS", "1")],
+    )
+    .await;
     let iss = r.idp.issuer();
     let token = mint(&keys().ed, &claims(&iss));
-    assert_granted(&r.sample.get_bearer("/protected", &token).await, "before the outage");
+    assert_granted(
+        &r.sample.get_bearer("/protected", &token).await,
+        "before the outage",
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     r.idp.set_mode(Mode::Status(500));
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let fresh = mint(&keys().ed, &claims_with(&iss, json!({ "jti": "during-outage" })));
-    assert_granted(&r.sample.get_bearer("/protected", &fresh).await, "stale keys serve");
+    let fresh = mint(
+        &keys().ed,
+        &claims_with(&iss, json!({ "jti": "during-outage" })),
+    );
+    assert_granted(
+        &r.sample.get_bearer("/protected", &fresh).await,
+        "stale keys serve",
+    );
     let health = r.sample.get("/healthz", &[]).await;
     assert_eq!(health.json["keys"]["stale"], true, "{}", health.text);
-    assert!(health.json["keys"]["last_error"].is_string(), "{}", health.text);
+    assert!(
+        health.json["keys"]["last_error"].is_string(),
+        "{}",
+        health.text
+    );
     r.idp.set_mode(Mode::Serve);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -867,7 +1422,11 @@ pub async fn stale_keys_through_outage(bin: &str) {
         if health.json["keys"]["stale"] == false && health.json["keys"]["last_error"].is_null() {
             break;
         }
-        assert!(Instant::now() < deadline, "never recovered: {}", health.text);
+        assert!(
+            Instant::now() < deadline,
+            "never recovered: {}",
+            health.text
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -878,9 +1437,18 @@ pub async fn hanging_provider_is_bounded(bin: &str) {
     idp.set_mode(Mode::Hang);
     let issuer = idp.issuer();
     let url = idp.jwks_url();
-    let s = Sample::start(bin, &[("AUTH_JWKS_URL", url.as_str()), ("AUTH_ISSUER", issuer.as_str())]).await;
+    let s = Sample::start(
+        bin,
+        &[
+            ("AUTH_JWKS_URL", url.as_str()),
+            ("AUTH_ISSUER", issuer.as_str()),
+        ],
+    )
+    .await;
     let started = Instant::now();
-    let resp = s.get_bearer("/protected", &mint(&keys().rsa, &claims(&issuer))).await;
+    let resp = s
+        .get_bearer("/protected", &mint(&keys().rsa, &claims(&issuer)))
+        .await;
     let took = started.elapsed();
     assert_eq!(resp.status, 503, "{}", resp.text);
     assert!(took < Duration::from_secs(9), "took {took:?}");

@@ -65,15 +65,23 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
     match mode {
         Mode::Serve => {
             let body = lock(&shared.keys).to_string();
-            let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-            if let Some(cc) = lock(&shared.cache_control).clone() {
-                if let Ok(value) = cc.parse() {
-                    response.headers_mut().insert(header::CACHE_CONTROL, value);
-                }
+            let mut response = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
+            if let Some(value) = lock(&shared.cache_control)
+                .as_deref()
+                .and_then(|cc| cc.parse().ok())
+            {
+                response.headers_mut().insert(header::CACHE_CONTROL, value);
             }
             response
         }
-        Mode::Status(code) => StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
+        Mode::Status(code) => StatusCode::from_u16(code)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            .into_response(),
         Mode::Hang => {
             std::future::pending::<()>().await;
             StatusCode::OK.into_response()
@@ -86,7 +94,9 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
 impl Idp {
     /// Starts a provider publishing `jwks` (a `{"keys": [...]}` document).
     pub async fn start(jwks: Value) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind IdP");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind IdP");
         let addr = listener.local_addr().expect("IdP address");
         let shared = Arc::new(Shared {
             keys: Mutex::new(jwks),

@@ -26,7 +26,10 @@ fn pem(label: &str, der: &[u8]) -> String {
         .chunks(64)
         .map(|c| std::str::from_utf8(c).unwrap_or_default())
         .collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 /// One signing key with its public JWK.
@@ -65,7 +68,8 @@ fn rsa_key(kid: &str) -> TestKey {
     TestKey {
         kid: kid.to_owned(),
         alg: Algorithm::RS256,
-        encoding: EncodingKey::from_rsa_pem(pem("PRIVATE KEY", pkcs8.as_ref()).as_bytes()).expect("RSA import"),
+        encoding: EncodingKey::from_rsa_pem(pem("PRIVATE KEY", pkcs8.as_ref()).as_bytes())
+            .expect("RSA import"),
         jwk: json!({
             "kty": "RSA", "kid": kid, "use": "sig",
             "n": b64(public.modulus().big_endian_without_leading_zero()),
@@ -77,11 +81,22 @@ fn rsa_key(kid: &str) -> TestKey {
 
 fn ec_key(kid: &str, p384: bool) -> TestKey {
     let (signing, alg, crv, size) = if p384 {
-        (&ECDSA_P384_SHA384_FIXED_SIGNING, Algorithm::ES384, "P-384", 48)
+        (
+            &ECDSA_P384_SHA384_FIXED_SIGNING,
+            Algorithm::ES384,
+            "P-384",
+            48,
+        )
     } else {
-        (&ECDSA_P256_SHA256_FIXED_SIGNING, Algorithm::ES256, "P-256", 32)
+        (
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            Algorithm::ES256,
+            "P-256",
+            32,
+        )
     };
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(signing, &aws_lc_rs::rand::SystemRandom::new()).expect("EC key generation");
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(signing, &aws_lc_rs::rand::SystemRandom::new())
+        .expect("EC key generation");
     let key = EcdsaKeyPair::from_pkcs8(signing, pkcs8.as_ref()).expect("EC import");
     let point = key.public_key().as_ref().to_vec();
     let spki = key.public_key().as_der().expect("EC public export");
@@ -98,7 +113,8 @@ fn ec_key(kid: &str, p384: bool) -> TestKey {
 }
 
 fn ed_key(kid: &str) -> TestKey {
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).expect("Ed25519 key generation");
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+        .expect("Ed25519 key generation");
     let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("Ed25519 import");
     let x = key.public_key().as_ref().to_vec();
     TestKey {
@@ -149,7 +165,12 @@ pub fn mint_as(key: &TestKey, alg: Algorithm, claims: &Value) -> String {
 }
 
 /// A token with a custom header (as JSON value), signed by `key` under `alg`.
-pub fn mint_with_header(header: &Value, claims: &Value, key: &EncodingKey, alg: Algorithm) -> String {
+pub fn mint_with_header(
+    header: &Value,
+    claims: &Value,
+    key: &EncodingKey,
+    alg: Algorithm,
+) -> String {
     sign_raw(&header.to_string(), &claims.to_string(), key, alg)
 }
 

@@ -36,7 +36,10 @@ fn command(bin: &str, env: &[(&str, &str)]) -> Command {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     cmd
 }
 
@@ -65,10 +68,15 @@ impl Sample {
     /// Starts `bin` with exactly these variables (plus `PATH`, `HOST`, `PORT=0`, `RUST_LOG`)
     /// and waits for its `listening on` line.
     pub async fn start(bin: &str, env: &[(&str, &str)]) -> Self {
-        let mut child = command(bin, env).spawn().unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let mut child = command(bin, env)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr_text = Arc::new(Mutex::new(String::new()));
-        collect(child.stderr.take().expect("stderr is piped"), Arc::clone(&stderr_text));
+        collect(
+            child.stderr.take().expect("stderr is piped"),
+            Arc::clone(&stderr_text),
+        );
         let mut lines = BufReader::new(stdout).lines();
         let first = tokio::time::timeout(START_TIMEOUT, async {
             loop {
@@ -85,7 +93,10 @@ impl Sample {
         let Some(line) = first else {
             let _ = child.kill().await;
             tokio::time::sleep(Duration::from_millis(200)).await;
-            panic!("{bin} did not print its listening line; stderr:\n{}", lock(&stderr_text));
+            panic!(
+                "{bin} did not print its listening line; stderr:\n{}",
+                lock(&stderr_text)
+            );
         };
         let base = line.trim_start_matches("listening on ").trim().to_owned();
         let stdout_text = Arc::new(Mutex::new(String::new()));
@@ -105,7 +116,10 @@ impl Sample {
             .await
             .expect("a refused configuration must exit promptly")
             .expect("run sample");
-        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     }
 
     /// `host:port` of the sample.
@@ -137,12 +151,14 @@ impl Sample {
 
     /// `GET path` with these headers.
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
-        self.request(reqwest::Method::GET, path, headers, None).await
+        self.request(reqwest::Method::GET, path, headers, None)
+            .await
     }
 
     /// `GET path` with a bearer token.
     pub async fn get_bearer(&self, path: &str, token: &str) -> Resp {
-        self.get(path, &[("authorization", &format!("Bearer {token}"))]).await
+        self.get(path, &[("authorization", &format!("Bearer {token}"))])
+            .await
     }
 
     /// A request with raw header values (which may be non-UTF-8) and an optional body.
@@ -164,19 +180,33 @@ impl Sample {
     }
 
     /// Sends a request with a prepared header map.
-    pub async fn send(&self, method: reqwest::Method, path: &str, headers: HeaderMap, body: Option<Vec<u8>>) -> Resp {
-        let mut request = self.client.request(method, format!("{}{path}", self.base)).headers(headers);
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: HeaderMap,
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .headers(headers);
         if let Some(body) = body {
             request = request.body(body);
         }
-        let response = request.send().await.unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
         Resp::read(response).await
     }
 
     /// Writes raw bytes on a fresh connection and returns the status line's code (`None`
     /// when the server closes without answering, which also counts as a refusal).
     pub async fn raw(&self, bytes: &[u8]) -> Option<u16> {
-        let mut stream = tokio::net::TcpStream::connect(self.authority()).await.ok()?;
+        let mut stream = tokio::net::TcpStream::connect(self.authority())
+            .await
+            .ok()?;
         stream.write_all(bytes).await.ok()?;
         let mut buf = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(15), async {
@@ -193,7 +223,9 @@ impl Sample {
         })
         .await;
         let text = String::from_utf8_lossy(&buf);
-        text.split_whitespace().nth(1).and_then(|code| code.parse().ok())
+        text.split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
     }
 }
 
@@ -222,7 +254,12 @@ impl Resp {
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Self { status, headers, text, json }
+        Self {
+            status,
+            headers,
+            text,
+            json,
+        }
     }
 
     /// One header as text.
