@@ -44,6 +44,10 @@ impl Expiry<TokenDigest, Arc<CachedToken>> for UntilTokenExpiry {
 }
 
 /// A bounded cache of verified tokens (Envoy's jwt_authn keeps one too).
+///
+/// Built on `moka` rather than the `cached` crate: each entry needs its own lifetime (the
+/// token's `exp`), and a rotation must drop every entry of a key by predicate; `cached`'s
+/// stores give all entries one TTL and can only remove by key.
 pub(crate) struct TokenCache {
     entries: moka::sync::Cache<TokenDigest, Arc<CachedToken>>,
 }
