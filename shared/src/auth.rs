@@ -31,8 +31,36 @@ struct Inner {
     api_keys: Option<ApiKeys>,
     shared_secret: Option<SharedSecret>,
     force_https: bool,
-    #[cfg(feature = "dev-issuer")]
-    dev: Option<DevIssuer>,
+    dev: Option<Dev>,
+}
+
+/// The development issuer, or a type with no values when it is not compiled in.
+#[cfg(feature = "dev-issuer")]
+type Dev = DevIssuer;
+#[cfg(not(feature = "dev-issuer"))]
+type Dev = std::convert::Infallible;
+
+/// What development mode sets up: the key store, the issuer, the API keys and the issuer itself.
+type Sources = (KeyStore, Option<String>, Option<ApiKeys>, Option<Dev>);
+
+#[cfg(feature = "dev-issuer")]
+fn development(config: &Config, base_url: &str) -> Result<Sources, ConfigError> {
+    let dev = DevIssuer::generate(base_url, config.audience.clone())
+        .map_err(|e| ConfigError::new("AUTH_ISSUER", e.to_string()))?;
+    let api_keys = config
+        .api_keys
+        .clone()
+        .or_else(|| Some(ApiKeys::single("demo", dev.demo_api_key())));
+    let keys = KeyStore::fixed(dev.key_set());
+    Ok((keys, Some(dev.issuer().to_owned()), api_keys, Some(dev)))
+}
+
+#[cfg(not(feature = "dev-issuer"))]
+fn development(_config: &Config, _base_url: &str) -> Result<Sources, ConfigError> {
+    Err(ConfigError::new(
+        "AUTH_ISSUER",
+        "unset, and this build has no development issuer: set AUTH_ISSUER or AUTH_JWKS_URL",
+    ))
 }
 
 /// The authentication layer of one service: token verification, API keys, shared secret
@@ -62,46 +90,28 @@ impl Auth {
                 config.leeway_secs as i64,
             ))
         });
-        let mut issuer = config.issuer.clone();
-        let mut api_keys = config.api_keys.clone();
-        #[cfg(feature = "dev-issuer")]
-        let mut dev = None;
-        let keys = match &config.key_source {
-            KeySource::Development => {
-                #[cfg(feature = "dev-issuer")]
-                {
-                    let issuer_impl = DevIssuer::generate(base_url, config.audience.clone())
-                        .map_err(|e| ConfigError::new("AUTH_ISSUER", e.to_string()))?;
-                    issuer = Some(issuer_impl.issuer().to_owned());
-                    if api_keys.is_none() {
-                        api_keys = Some(ApiKeys::single("demo", issuer_impl.demo_api_key()));
-                    }
-                    let keys = KeyStore::fixed(issuer_impl.key_set());
-                    dev = Some(issuer_impl);
-                    keys
-                }
-                #[cfg(not(feature = "dev-issuer"))]
-                {
-                    let _ = base_url;
-                    return Err(ConfigError::new(
-                        "AUTH_ISSUER",
-                        "unset, and this build has no development issuer: set AUTH_ISSUER or AUTH_JWKS_URL",
-                    ));
-                }
-            }
-            source => {
-                let location = match source {
-                    KeySource::JwksUrl(url) => Location::Jwks(url.clone()),
-                    KeySource::Discovery(url) => Location::Discovery(url.clone()),
-                    KeySource::Development => unreachable!("handled above"),
-                };
-                let hook = cache.clone().map(|cache| {
-                    Box::new(move |removed: &_| cache.drop_keys(removed))
-                        as crate::key_store::RemovedKeysHook
-                });
-                KeyStore::remote(location, config.key_set.clone(), hook)
-                    .map_err(|e| ConfigError::new("AUTH_JWKS_URL", format!("HTTP client: {e}")))?
-            }
+        let remote = |location: Location| {
+            let hook = cache.clone().map(|cache| {
+                Box::new(move |removed: &_| cache.drop_keys(removed))
+                    as crate::key_store::RemovedKeysHook
+            });
+            KeyStore::remote(location, config.key_set.clone(), hook)
+                .map_err(|e| ConfigError::new("AUTH_JWKS_URL", format!("HTTP client: {e}")))
+        };
+        let (keys, issuer, api_keys, dev) = match &config.key_source {
+            KeySource::Development => development(&config, base_url)?,
+            KeySource::JwksUrl(url) => (
+                remote(Location::Jwks(url.clone()))?,
+                config.issuer.clone(),
+                config.api_keys.clone(),
+                None,
+            ),
+            KeySource::Discovery(url) => (
+                remote(Location::Discovery(url.clone()))?,
+                config.issuer.clone(),
+                config.api_keys.clone(),
+                None,
+            ),
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -118,7 +128,6 @@ impl Auth {
                 api_keys,
                 shared_secret: config.shared_secret.clone(),
                 force_https: config.force_https,
-                #[cfg(feature = "dev-issuer")]
                 dev,
             }),
         })
@@ -126,14 +135,7 @@ impl Auth {
 
     /// Whether the embedded development issuer is active.
     pub fn is_development(&self) -> bool {
-        #[cfg(feature = "dev-issuer")]
-        {
-            self.inner.dev.is_some()
-        }
-        #[cfg(not(feature = "dev-issuer"))]
-        {
-            false
-        }
+        self.inner.dev.is_some()
     }
 
     /// The development issuer, in development mode.

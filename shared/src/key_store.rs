@@ -87,6 +87,7 @@ pub(crate) struct KeyStore {
 
 impl KeyStore {
     /// A fixed set that never expires: the development issuer's own key, used in process.
+    #[cfg_attr(not(feature = "dev-issuer"), allow(dead_code))]
     pub(crate) fn fixed(keys: KeySet) -> Self {
         let loaded = Loaded {
             keys,
@@ -271,6 +272,10 @@ impl KeyStore {
                         state.last_error = Some(error.clone());
                     }
                 }
+                drop(state);
+                if result.is_err() {
+                    warn_if_stale(&inner, remote);
+                }
             }
             result
         });
@@ -282,6 +287,26 @@ impl KeyStore {
         .shared();
         state.in_flight = Some(shared.clone());
         shared
+    }
+}
+
+/// After a failed refresh: says whether requests are now served from stale keys, or refused.
+fn warn_if_stale(inner: &Inner, remote: &Remote) {
+    let Some(loaded) = inner.current.load_full() else {
+        return;
+    };
+    let age = loaded.fetched_at.elapsed();
+    if age > loaded.ttl.saturating_add(remote.policy.max_stale) {
+        tracing::error!(
+            age_secs = age.as_secs(),
+            "key set is past its stale allowance: token requests get 503"
+        );
+    } else if age > loaded.ttl {
+        tracing::warn!(
+            age_secs = age.as_secs(),
+            ttl_secs = loaded.ttl.as_secs(),
+            "serving a stale key set"
+        );
     }
 }
 
