@@ -1,0 +1,703 @@
+#!/usr/bin/env python3
+"""The measuring half of scripts/compare: starts each target on loopback, drives it with wrk,
+and writes the results as Markdown, JSON and an SVG chart.
+
+Only the standard library is used. scripts/compare builds the binaries and prepares wrk and
+the FastAPI peer's virtual environment, then calls this with what is available.
+
+Per target, four wrk cells of a fixed duration:
+
+- ``public``: ``GET /public``, expect 200;
+- ``protected``: ``GET /protected`` with one token repeated, expect 200 (a sample serves it
+  from its token cache);
+- ``rotating``: ``GET /protected`` with distinct tokens in rotation, expect 200. A sample's
+  token cache would hold them all after one pass, so for this cell each sample is started a
+  second time with ``AUTH_TOKEN_CACHE_SIZE=0``: every request is a full verification;
+- ``admin403``: ``GET /admin`` with a token without the admin role, expect 403.
+
+A cell with any other status, or any socket error or timeout, is marked failed.
+"""
+
+import argparse
+import datetime
+import html
+import http.client
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+CELLS = [
+    ("public", "/public", 200, "/public"),
+    ("protected", "/protected", 200, "/protected, 1 token"),
+    ("rotating", "/protected", 200, "/protected, {tokens} tokens"),
+    ("admin403", "/admin", 403, "/admin → 403"),
+]
+FASTAPI = "fastapi-peer"
+JWT_AUTHORIZER = "jwt-authorizer-peer"
+ISSUER_SAMPLE = "sample-axum"
+START_TIMEOUT_SECS = 60
+
+# Variables that would take a sample out of development mode or gate its routes.
+CLEARED_ENV = (
+    "AUTH_ISSUER",
+    "AUTH_JWKS_URL",
+    "AUTH_AUDIENCE",
+    "AUTH_ALGORITHMS",
+    "AUTH_HS256_SECRET",
+    "AUTH_TOKEN_CACHE_SIZE",
+    "API_KEYS",
+    "SHARED_SECRET",
+    "FORCE_HTTPS",
+    "HOST",
+    "PORT",
+)
+
+
+class TargetError(Exception):
+    """A target could not be started or does not answer as the contract says."""
+
+
+@dataclass
+class Cell:
+    """One wrk run."""
+
+    status: str = "skipped"  # ok, failed, skipped
+    reason: str = ""
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    requests: int = 0
+    statuses: dict = field(default_factory=dict)
+
+
+@dataclass
+class Target:
+    """One row of the table."""
+
+    name: str
+    kind: str  # sample or peer
+    note: str = ""
+    cells: dict = field(default_factory=dict)
+    rss_idle_kib: int = 0
+    rss_load_kib: int = 0
+
+
+class Process:
+    """A server we started: its output goes to log files, its address is read from them."""
+
+    running = []
+
+    def __init__(self, label, argv, env, log_dir, cwd=None):
+        self.label = label
+        self.stdout_path = log_dir / f"{label}.out"
+        self.stderr_path = log_dir / f"{label}.err"
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.popen = subprocess.Popen(
+                argv, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd
+            )
+        Process.running.append(self)
+        self.base_url = self._wait_for_address()
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def _wait_for_address(self):
+        deadline = time.monotonic() + START_TIMEOUT_SECS
+        while time.monotonic() < deadline:
+            text = self.stdout_path.read_text(errors="replace")
+            for line in text.splitlines():
+                if line.startswith("listening on http://"):
+                    return line.split("listening on ", 1)[1].strip()
+            code = self.popen.poll()
+            if code is not None:
+                last = self.stderr_path.read_text(errors="replace").strip().splitlines()[-1:]
+                raise TargetError(f"exited with code {code}: {' '.join(last)[:200]}")
+            time.sleep(0.05)
+        raise TargetError(f"no 'listening on' line within {START_TIMEOUT_SECS} s")
+
+    def rss_kib(self):
+        """VmRSS of the process, in KiB (0 when it is gone)."""
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+        return 0
+
+    def stop(self):
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        if self in Process.running:
+            Process.running.remove(self)
+
+    @classmethod
+    def stop_all(cls):
+        for process in list(cls.running):
+            process.stop()
+
+
+def request(base_url, method, path, headers=None, body=None, timeout=10):
+    """One HTTP request; returns (status, body bytes)."""
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def wait_healthy(base_url, path):
+    deadline = time.monotonic() + START_TIMEOUT_SECS
+    while time.monotonic() < deadline:
+        try:
+            if request(base_url, "GET", path, timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TargetError(f"{path} never answered 200")
+
+
+def mint_tokens(issuer_url, count, workers=4):
+    """Mints ``count`` distinct role-less tokens through the dev issuer's ``POST /dev/token``."""
+    tokens = [None] * count
+    errors = []
+    parts = urlsplit(issuer_url)
+
+    def work(start):
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        try:
+            for i in range(start, count, workers):
+                body = json.dumps({"sub": f"user-{i}"})
+                conn.request("POST", "/dev/token", body=body, headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                payload = response.read()
+                if response.status != 200:
+                    raise TargetError(f"POST /dev/token answered {response.status}")
+                tokens[i] = json.loads(payload)["token"]
+        except (OSError, ValueError, KeyError, TargetError) as e:
+            errors.append(str(e))
+        finally:
+            conn.close()
+
+    pool = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    if errors or any(t is None for t in tokens):
+        raise TargetError(f"minting tokens failed: {errors[:1]}")
+    return tokens
+
+
+def mint_one(issuer_url, claims):
+    status, body = request(
+        issuer_url, "POST", "/dev/token", {"Content-Type": "application/json"}, json.dumps(claims)
+    )
+    if status != 200:
+        raise TargetError(f"POST /dev/token answered {status}")
+    try:
+        return json.loads(body)["token"]
+    except (ValueError, KeyError) as e:
+        raise TargetError(f"POST /dev/token: unexpected body ({e})") from e
+
+
+def probe(base_url, user_token, admin_token, contract=True):
+    """Checks the routes the cells use before loading them (and, for a sample, the contract's
+    401 without a token)."""
+    checks = [
+        ("/public", {}, 200),
+        ("/protected", bearer(user_token), 200),
+        ("/admin", bearer(user_token), 403),
+        ("/admin", bearer(admin_token), 200),
+    ]
+    if contract:
+        checks.append(("/protected", {}, 401))
+    for path, headers, expected in checks:
+        status, _ = request(base_url, "GET", path, headers)
+        if status != expected:
+            what = "with a token" if headers else "without a token"
+            raise TargetError(f"probe: GET {path} {what} answered {status}, expected {expected}")
+
+
+class Runner:
+    """Runs the wrk cells and keeps the results."""
+
+    def __init__(self, args):
+        self.args = args
+        self.root = Path(args.root).resolve()
+        self.out = Path(args.out).resolve()
+        self.logs = self.out / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.lua = self.root / "scripts" / "compare.lua"
+        self.targets = []
+
+    def base_env(self, **extra):
+        env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
+        # No per-request logging anywhere: refusals (the 403 cell) are logged at info level.
+        env["RUST_LOG"] = "warn"
+        env.update(HOST="127.0.0.1", PORT="0")
+        env.update(extra)
+        return env
+
+    def wrk(self, target, cell_name, base_url, path, expected, token=None, token_file=None):
+        cell = Cell()
+        argv = [
+            self.args.wrk,
+            f"-t{self.args.threads}",
+            f"-c{self.args.connections}",
+            f"-d{self.args.duration}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(self.lua),
+        ]
+        if token:
+            argv += ["-H", f"Authorization: Bearer {token}"]
+        argv.append(base_url + path)
+        env = dict(os.environ)
+        env.pop("COMPARE_TOKEN_FILE", None)
+        if token_file:
+            env["COMPARE_TOKEN_FILE"] = str(token_file)
+        log = self.logs / f"{target.name}.{cell_name}.wrk.txt"
+        try:
+            run = subprocess.run(
+                argv, env=env, capture_output=True, text=True, timeout=self.args.duration + 60
+            )
+        except subprocess.TimeoutExpired:
+            cell.status, cell.reason = "failed", "wrk did not finish"
+            return cell
+        log.write_text(run.stdout + run.stderr)
+        line = next((l for l in run.stdout.splitlines() if l.startswith("COMPARE_RESULT ")), None)
+        if run.returncode != 0 or line is None:
+            cell.status, cell.reason = "failed", f"wrk exited with {run.returncode}"
+            return cell
+        data = json.loads(line.split(" ", 1)[1])
+        cell.requests = data["requests"]
+        cell.statuses = {int(k): v for k, v in data["statuses"].items()}
+        duration = data["duration_us"] / 1e6
+        cell.rps = cell.requests / duration if duration else 0.0
+        cell.p50_ms = data["p50_us"] / 1000
+        cell.p99_ms = data["p99_us"] / 1000
+        unexpected = {s: n for s, n in cell.statuses.items() if s != expected}
+        socket_errors = {k: v for k, v in data["errors"].items() if k != "status" and v}
+        if cell.requests == 0:
+            cell.status, cell.reason = "failed", "no response"
+        elif unexpected:
+            cell.status = "failed"
+            cell.reason = ", ".join(f"{n}× {s}" for s, n in sorted(unexpected.items()))
+        elif socket_errors:
+            cell.status = "failed"
+            cell.reason = ", ".join(f"{n} {k} errors" for k, n in socket_errors.items())
+        else:
+            cell.status = "ok"
+        return cell
+
+    def run_cells(self, target, base_url, names, token, token_file):
+        for name, path, expected, _ in CELLS:
+            if name not in names:
+                continue
+            print(f"  {target.name}: {name} ({self.args.duration} s)", flush=True)
+            if name == "rotating":
+                cell = self.wrk(target, name, base_url, path, expected, token_file=token_file)
+            elif name == "public":
+                cell = self.wrk(target, name, base_url, path, expected)
+            else:
+                cell = self.wrk(target, name, base_url, path, expected, token=token)
+            target.cells[name] = cell
+            if cell.status != "ok":
+                print(f"    failed: {cell.reason}", flush=True)
+
+    def write_tokens(self, label, tokens):
+        path = self.out / f"tokens.{label}.txt"
+        path.write_text("\n".join(tokens) + "\n")
+        return path
+
+    def run_sample(self, name, binary):
+        """Runs a sample; returns its cache-less instance and its tokens when it is the issuer."""
+        target = Target(name, "sample")
+        self.targets.append(target)
+        cached = uncached = None
+        try:
+            print(f"{name}: starting (development mode, default token cache)", flush=True)
+            cached = Process(f"{name}.cached", [binary], self.base_env(), self.logs)
+            wait_healthy(cached.base_url, "/healthz")
+            target.rss_idle_kib = cached.rss_kib()
+            user = mint_one(cached.base_url, {"sub": "u1"})
+            admin = mint_one(cached.base_url, {"sub": "u1", "roles": ["admin"]})
+            probe(cached.base_url, user, admin)
+            self.run_cells(target, cached.base_url, {"public", "protected", "admin403"}, user, None)
+            target.rss_load_kib = cached.rss_kib()
+            cached.stop()
+
+            print(f"{name}: starting again with AUTH_TOKEN_CACHE_SIZE=0", flush=True)
+            uncached = Process(
+                f"{name}.uncached", [binary], self.base_env(AUTH_TOKEN_CACHE_SIZE="0"), self.logs
+            )
+            wait_healthy(uncached.base_url, "/healthz")
+            print(f"  {name}: minting {self.args.tokens} tokens", flush=True)
+            tokens = mint_tokens(uncached.base_url, self.args.tokens)
+            token_file = self.write_tokens(name, tokens)
+            self.run_cells(target, uncached.base_url, {"rotating"}, None, token_file)
+            if name == ISSUER_SAMPLE:
+                return uncached, tokens, token_file
+            uncached.stop()
+        except (TargetError, OSError) as e:
+            target.note = str(e)
+            print(f"  {name}: {e}", flush=True)
+            for process in (cached, uncached):
+                if process is not None:
+                    process.stop()
+        return None, None, None
+
+    def run_peer(self, name, argv, issuer, tokens, token_file, cwd=None):
+        target = Target(name, "peer")
+        self.targets.append(target)
+        process = None
+        try:
+            print(f"{name}: starting (keys from {issuer.base_url})", flush=True)
+            env = self.base_env(
+                AUTH_ISSUER=issuer.base_url,
+                AUTH_JWKS_URL=f"{issuer.base_url}/.well-known/jwks.json",
+            )
+            process = Process(name, argv, env, self.logs, cwd=cwd)
+            wait_healthy(process.base_url, "/public")
+            target.rss_idle_kib = process.rss_kib()
+            admin = mint_one(issuer.base_url, {"sub": "u1", "roles": ["admin"]})
+            probe(process.base_url, tokens[0], admin, contract=False)
+            self.run_cells(target, process.base_url, {c[0] for c in CELLS}, tokens[0], token_file)
+            target.rss_load_kib = process.rss_kib()
+        except (TargetError, OSError) as e:
+            target.note = str(e)
+            print(f"  {name}: {e}", flush=True)
+        finally:
+            if process is not None:
+                process.stop()
+
+    def skip(self, name, kind, reason):
+        self.targets.append(Target(name, kind, note=reason))
+        print(f"{name}: skipped ({reason})", flush=True)
+
+    def run(self):
+        samples = dict(s.split("=", 1) for s in self.args.sample)
+        unavailable = dict(s.split("=", 1) for s in self.args.unavailable)
+        order = [ISSUER_SAMPLE] + sorted(n for n in set(samples) | set(unavailable) if n != ISSUER_SAMPLE)
+        issuer = tokens = token_file = None
+        for name in order:
+            if name in samples:
+                started = self.run_sample(name, samples[name])
+                if name == ISSUER_SAMPLE:
+                    issuer, tokens, token_file = started
+            elif name in unavailable:
+                self.skip(name, "sample", unavailable[name])
+            if name == ISSUER_SAMPLE:
+                self.run_peers(issuer, tokens, token_file)
+                if issuer is not None:
+                    issuer.stop()
+
+    def run_peers(self, issuer, tokens, token_file):
+        peers = [
+            (FASTAPI, self.args.fastapi_python and [self.args.fastapi_python, "fastapi_app.py"],
+             self.root / "scripts" / "peers", self.args.fastapi_unavailable),
+            (JWT_AUTHORIZER, self.args.jwt_authorizer_peer and [self.args.jwt_authorizer_peer],
+             None, self.args.jwt_authorizer_unavailable),
+        ]
+        for name, argv, cwd, why_not in peers:
+            if not argv:
+                self.skip(name, "peer", why_not or "not available")
+            elif issuer is None:
+                self.skip(name, "peer", f"needs {ISSUER_SAMPLE} as its token issuer")
+            else:
+                self.run_peer(name, argv, issuer, tokens, token_file, cwd=cwd)
+
+
+# ---------------------------------------------------------------------------------------
+# Reporting
+
+
+def cell_label(name, tokens):
+    label = next(c[3] for c in CELLS if c[0] == name)
+    return label.format(tokens=f"{tokens:,}")
+
+
+def fmt_rps(cell):
+    if cell is None:
+        return "–"
+    if cell.status != "ok":
+        return f"failed ({cell.reason})" if cell.reason else "failed"
+    return f"{cell.rps:,.0f}"
+
+
+def fmt_latency(cell):
+    if cell is None or cell.status != "ok":
+        return "–"
+    return f"{cell.p50_ms:.2f} / {cell.p99_ms:.2f}"
+
+
+def fmt_mib(kib):
+    return f"{kib / 1024:.1f}" if kib else "–"
+
+
+def ok_rps(target, cell):
+    c = target.cells.get(cell) if target else None
+    return c.rps if c is not None and c.status == "ok" and c.rps > 0 else None
+
+
+def ratio(a, b):
+    return "–" if a is None or b is None else f"{a / b:.2f}"
+
+
+def markdown(targets, meta):
+    tokens = meta["tokens"]
+    names = [c[0] for c in CELLS]
+    lines = [
+        "# Comparing the frameworks",
+        "",
+        f"- date: {meta['date']}",
+        f"- machine: `nproc` = {meta['nproc']}, {meta['cpu']}, Linux {meta['kernel']}",
+        f"- load: {meta['wrk']}, {meta['threads']} thread(s), {meta['connections']} connections, "
+        f"{meta['duration']} s per cell, on loopback, sharing the cores with the server",
+        f"- samples: release builds in development mode; `{cell_label('rotating', tokens)}` runs "
+        "against a second instance with `AUTH_TOKEN_CACHE_SIZE=0` (every request fully "
+        f"verified); peers verify tokens of `{ISSUER_SAMPLE}`'s development issuer",
+        "",
+        "## Requests per second",
+        "",
+        "| target | " + " | ".join(cell_label(n, tokens) for n in names) + " | RSS idle (MiB) | RSS after load (MiB) |",
+        "|---|" + "---:|" * (len(names) + 2),
+    ]
+    for t in targets:
+        if not t.cells:
+            lines.append(f"| {t.name} | skipped: {t.note} |" + " |" * (len(names) + 1))
+            continue
+        row = [fmt_rps(t.cells.get(n)) for n in names]
+        lines.append(f"| {t.name} | " + " | ".join(row) + f" | {fmt_mib(t.rss_idle_kib)} | {fmt_mib(t.rss_load_kib)} |")
+    lines += [
+        "",
+        "## Latency, p50 / p99 (ms)",
+        "",
+        "| target | " + " | ".join(cell_label(n, tokens) for n in names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for t in targets:
+        if t.cells:
+            lines.append(f"| {t.name} | " + " | ".join(fmt_latency(t.cells.get(n)) for n in names) + " |")
+    notes = [t for t in targets if t.note and t.cells]
+    if notes:
+        lines += ["", "Notes:", ""] + [f"- {t.name}: {t.note}" for t in notes]
+
+    by_name = {t.name: t for t in targets}
+    fastapi = by_name.get(FASTAPI)
+    peer = by_name.get(JWT_AUTHORIZER)
+    lines += [
+        "",
+        "## Ratios (requests per second)",
+        "",
+        "| target | /protected ÷ /public (1 token) | /protected ÷ /public "
+        f"({tokens:,} tokens) | ÷ FastAPI, /protected 1 token | ÷ FastAPI, /protected {tokens:,} tokens |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for t in targets:
+        if not t.cells:
+            continue
+        lines.append(
+            f"| {t.name} | {ratio(ok_rps(t, 'protected'), ok_rps(t, 'public'))} | "
+            f"{ratio(ok_rps(t, 'rotating'), ok_rps(t, 'public'))} | "
+            f"{ratio(ok_rps(t, 'protected'), ok_rps(fastapi, 'protected'))} | "
+            f"{ratio(ok_rps(t, 'rotating'), ok_rps(fastapi, 'rotating'))} |"
+        )
+    axum = by_name.get(ISSUER_SAMPLE)
+    lines += [
+        "",
+        f"{ISSUER_SAMPLE} ÷ {JWT_AUTHORIZER}: "
+        + ", ".join(
+            f"{cell_label(n, tokens)} {ratio(ok_rps(axum, n), ok_rps(peer, n))}" for n in names
+        ),
+        "",
+        "The chart is `chart.svg` beside this file; raw figures in `results.json`, wrk output and "
+        "server logs in `logs/`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"]
+
+
+def svg_chart(targets, meta):
+    """One panel per cell: a horizontal bar per target, requests per second, linear scale."""
+    tokens = meta["tokens"]
+    shown = [t for t in targets if t.cells]
+    width, label_w, bar_h, gap, panel_gap = 860, 170, 18, 6, 34
+    plot_w = width - label_w - 110
+    colour = {t.name: PALETTE[i % len(PALETTE)] for i, t in enumerate(shown)}
+    parts = []
+    y = 56
+    for name, _, expected, _ in CELLS:
+        values = [ok_rps(t, name) or 0 for t in shown]
+        top = max(values) if any(values) else 1
+        parts.append(
+            f'<text x="10" y="{y}" class="panel">{html.escape(cell_label(name, tokens))} '
+            f"(expect {expected})</text>"
+        )
+        y += 10
+        for t in shown:
+            cell = t.cells.get(name)
+            parts.append(f'<text x="{label_w - 8}" y="{y + bar_h - 5}" class="label">{html.escape(t.name)}</text>')
+            if cell is not None and cell.status == "ok":
+                w = max(1.0, plot_w * cell.rps / top)
+                parts.append(
+                    f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour[t.name]}"/>'
+                )
+                parts.append(
+                    f'<text x="{label_w + w + 6:.1f}" y="{y + bar_h - 5}" class="value">{cell.rps:,.0f}/s</text>'
+                )
+            else:
+                text = "failed" if cell is not None and cell.status == "failed" else "not run"
+                parts.append(f'<text x="{label_w + 4}" y="{y + bar_h - 5}" class="missing">{text}</text>')
+            y += bar_h + gap
+        y += panel_gap
+    height = y
+    subtitle = (
+        f"{meta['date']} · nproc {meta['nproc']} · wrk -t{meta['threads']} -c{meta['connections']} "
+        f"-d{meta['duration']}s · loopback"
+    )
+    return "\n".join(
+        [
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" font-family="sans-serif">',
+            "<style>"
+            ".title{font-size:16px;font-weight:bold}.sub{font-size:11px;fill:#555}"
+            ".panel{font-size:13px;font-weight:bold}.label{font-size:12px;text-anchor:end}"
+            ".value{font-size:11px}.missing{font-size:11px;fill:#b00;font-style:italic}"
+            "</style>",
+            f'<rect width="{width}" height="{height}" fill="white"/>',
+            '<text x="10" y="20" class="title">Requests per second (higher is better)</text>',
+            f'<text x="10" y="36" class="sub">{html.escape(subtitle)}</text>',
+            *parts,
+            "</svg>",
+            "",
+        ]
+    )
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def wrk_version(wrk):
+    run = subprocess.run([wrk, "--version"], capture_output=True, text=True)
+    first = (run.stdout + run.stderr).strip().splitlines()[:1]
+    return " ".join(first[0].split()[:2]) if first else "wrk"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", required=True, help="the workspace root")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--wrk", default="wrk")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per cell")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tokens", type=int, default=10_000, help="tokens in rotation")
+    parser.add_argument("--sample", action="append", default=[], metavar="NAME=BINARY")
+    parser.add_argument("--unavailable", action="append", default=[], metavar="NAME=REASON")
+    parser.add_argument("--fastapi-python", help="python of the FastAPI peer's environment")
+    parser.add_argument("--fastapi-unavailable", help="why the FastAPI peer cannot run")
+    parser.add_argument("--jwt-authorizer-peer", help="the jwt-authorizer peer binary")
+    parser.add_argument("--jwt-authorizer-unavailable", help="why that peer cannot run")
+    args = parser.parse_args()
+    if args.tokens < 1 or args.duration < 1 or args.connections < args.threads:
+        parser.error("need --tokens >= 1, --duration >= 1 and --connections >= --threads")
+
+    def stop(signum, _frame):
+        Process.stop_all()
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    meta = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "cpu": cpu_model(),
+        "kernel": platform.release(),
+        "wrk": wrk_version(args.wrk),
+        "threads": args.threads,
+        "connections": args.connections,
+        "duration": args.duration,
+        "tokens": args.tokens,
+    }
+    try:
+        nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+        meta["nproc"] = int(nproc)
+    except (OSError, ValueError):
+        pass
+    print(f"date: {meta['date']}   nproc: {meta['nproc']}   {meta['cpu']}", flush=True)
+
+    runner = Runner(args)
+    started = time.monotonic()
+    try:
+        runner.run()
+    finally:
+        Process.stop_all()
+    meta["measuring_secs"] = round(time.monotonic() - started)
+
+    out = runner.out
+    (out / "results.md").write_text(markdown(runner.targets, meta))
+    (out / "chart.svg").write_text(svg_chart(runner.targets, meta))
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "meta": meta,
+                "targets": [
+                    {
+                        "name": t.name,
+                        "kind": t.kind,
+                        "note": t.note,
+                        "rss_idle_kib": t.rss_idle_kib,
+                        "rss_after_load_kib": t.rss_load_kib,
+                        "cells": {n: vars(c) for n, c in t.cells.items()},
+                    }
+                    for t in runner.targets
+                ],
+            },
+            indent=2,
+        )
+    )
+    print()
+    print(markdown(runner.targets, meta))
+    print(f"measuring took {meta['measuring_secs']} s; wrote {out}/results.md, chart.svg, results.json")
+    failed = any(c.status != "ok" for t in runner.targets for c in t.cells.values())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
