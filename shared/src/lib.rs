@@ -20,6 +20,8 @@ mod config;
 #[cfg(feature = "dev-issuer")]
 mod dev_issuer;
 mod error;
+#[cfg(feature = "hyper-server")]
+pub mod http1;
 mod https;
 mod jwk;
 mod key_store;

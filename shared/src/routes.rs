@@ -60,11 +60,37 @@ pub fn me(user: &ApiKeyUser) -> Reply {
     Reply::ok(json!({ "user": user.name }))
 }
 
-/// A JSON 404, for routes that exist only in development mode.
+/// A JSON 404: unknown routes, and development routes outside development mode.
 pub fn not_found() -> Reply {
+    client_error(404, "not_found", "No such route")
+}
+
+/// A JSON 405 naming the methods the path serves in `Allow`.
+pub fn method_not_allowed(allow: &[&str]) -> Reply {
+    client_error(405, "method_not_allowed", "Method not allowed")
+        .with_header("allow", allow.join(", "))
+}
+
+/// A JSON 413, for request bodies over the route's limit.
+pub fn payload_too_large() -> Reply {
+    client_error(413, "payload_too_large", "Request body is too large")
+}
+
+/// A JSON 411, for bodies sent without a length where one is required.
+pub fn length_required() -> Reply {
+    client_error(411, "length_required", "Content-Length is required")
+}
+
+/// A JSON 400 for a request the framework could not parse (bad query, bad body framing).
+pub fn bad_request() -> Reply {
+    client_error(400, "invalid_request", "The request cannot be processed")
+}
+
+/// A JSON client error outside the authentication contract.
+fn client_error(status: u16, code: &str, description: &str) -> Reply {
     Reply::json(
-        404,
-        json!({ "error": "not_found", "error_description": "No such route" }),
+        status,
+        json!({ "error": code, "error_description": description }),
     )
 }
 

@@ -5,51 +5,28 @@
 //! with the admin role. The shared-secret gate and HTTPS redirect are a middleware layered
 //! over the whole router.
 //!
-//! `axum::serve` does not expose hyper's connection limits, so the accept loop below drives
-//! hyper directly to bound request heads and the time a client may take to send them.
+//! `axum::serve` does not expose hyper's connection limits, so the router is served through
+//! [`api_auth::http1::serve`], which bounds request heads and the time a client may take to
+//! send them.
 
-use std::time::Duration;
-
-use api_auth::{ApiKeyUser, Auth, AuthError, Claims, HttpRequestHead, Reply, routes, server};
+use api_auth::{
+    ApiKeyUser, Auth, AuthError, Claims, HttpRequestHead, Reply, http1, routes, server,
+};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-
-/// Request heads (request line and headers) larger than this are answered `431`.
-const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// A client must send its whole request head within this time.
-const HEAD_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long in-flight requests may take to finish on shutdown.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// A contract reply as an axum response.
 struct Json(Reply);
 
 impl IntoResponse for Json {
     fn into_response(self) -> Response {
-        let reply = self.0;
-        let mut response = Response::new(Body::from(reply.body_bytes()));
-        *response.status_mut() =
-            StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        for (name, value) in reply.headers {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.insert(HeaderName::from_static(name), value);
-            }
-        }
-        response
+        Response::<Body>::from(self.0)
     }
 }
 
@@ -154,41 +131,10 @@ fn app(auth: Auth) -> Router {
         .with_state(auth)
 }
 
-/// Accepts connections until shutdown, serving each with hyper under the limits above.
-async fn serve(listener: tokio::net::TcpListener, app: Router) {
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(server::shutdown_signal());
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEAD_READ_TIMEOUT)
-            .max_buf_size(MAX_HEAD_BYTES)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection closed with an error");
-            }
-        });
-    }
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
-}
-
 #[tokio::main]
 async fn main() {
     let (auth, listener) = server::start(8001);
     let listener =
         tokio::net::TcpListener::from_std(listener).unwrap_or_else(|e| server::exit_with(e));
-    serve(listener, app(auth)).await;
+    http1::serve(listener, TowerToHyperService::new(app(auth))).await;
 }

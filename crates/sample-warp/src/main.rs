@@ -8,51 +8,28 @@
 //! [`Refused`] rejections and [`recover`] turns them, and warp's own rejections, into the
 //! contract's JSON answers.
 //!
-//! `warp::serve` does not expose hyper's connection limits, so the accept loop below drives
-//! hyper directly with `warp::service` to bound request heads and the time a client may take
-//! to send them.
+//! `warp::serve` does not expose hyper's connection limits, so the filter is served through
+//! [`api_auth::http1::serve`], which bounds request heads and the time a client may take to
+//! send them.
 
 use std::convert::Infallible;
 use std::future::ready;
-use std::time::Duration;
 
-use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply, RequestHead, routes, server};
-use hyper::body::Bytes;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply, RequestHead, http1, routes, server};
 use hyper_util::service::TowerToHyperService;
-use serde_json::json;
 use warp::Filter;
-use warp::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use warp::http::{HeaderMap, HeaderValue, Method};
+use warp::hyper::body::Bytes;
 use warp::path::FullPath;
 use warp::reject::{LengthRequired, PayloadTooLarge, Reject, Rejection};
 use warp::reply::Response;
 
-/// Request heads (request line and headers) larger than this are answered `431`.
-const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// A client must send its whole request head within this time (idle keep-alive included).
-const HEAD_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// `POST /dev/token` bodies larger than this are answered `413`.
 const MAX_BODY_BYTES: u64 = 16 * 1024;
-/// How long in-flight requests may take to finish on shutdown.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// A contract reply as a warp response.
 fn respond(reply: Reply) -> Response {
-    let mut response = Response::new(reply.body_bytes().into());
-    *response.status_mut() =
-        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    for (name, value) in reply.headers {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(HeaderName::from_static(name), value);
-        }
-    }
-    response
+    Response::from(reply)
 }
 
 /// A refusal, carried through warp's rejections until [`recover`] answers it.
@@ -231,64 +208,16 @@ async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
         routes::not_found()
     } else if let Some(WrongMethod(methods)) = rejection.find() {
         let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
-        client_error(405, "method_not_allowed", "Method not allowed")
-            .with_header("allow", allow.join(","))
+        routes::method_not_allowed(&allow)
     } else if rejection.find::<PayloadTooLarge>().is_some() {
-        client_error(413, "payload_too_large", "Request body is too large")
+        routes::payload_too_large()
     } else if rejection.find::<LengthRequired>().is_some() {
-        client_error(411, "length_required", "Content-Length is required")
+        routes::length_required()
     } else {
         tracing::debug!(?rejection, "request rejected");
-        AuthError::BadRequest("the request cannot be processed").reply()
+        routes::bad_request()
     };
     Ok(respond(reply))
-}
-
-/// A JSON client error outside the authentication contract.
-fn client_error(status: u16, code: &str, description: &str) -> Reply {
-    Reply::json(
-        status,
-        json!({ "error": code, "error_description": description }),
-    )
-}
-
-/// Accepts connections until shutdown, serving each with hyper under the limits above.
-async fn serve<F>(listener: tokio::net::TcpListener, app: F)
-where
-    F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
-    F::Future: Send,
-{
-    let service = warp::service(app);
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(server::shutdown_signal());
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEAD_READ_TIMEOUT)
-            .max_buf_size(MAX_HEAD_BYTES)
-            .serve_connection(
-                TokioIo::new(stream),
-                TowerToHyperService::new(service.clone()),
-            );
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection closed with an error");
-            }
-        });
-    }
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
 }
 
 /// Starts on `PORT` (default 8004) and serves until Ctrl-C or SIGTERM.
@@ -297,5 +226,5 @@ async fn main() {
     let (auth, listener) = server::start(8004);
     let listener =
         tokio::net::TcpListener::from_std(listener).unwrap_or_else(|e| server::exit_with(e));
-    serve(listener, app(auth)).await;
+    http1::serve(listener, TowerToHyperService::new(warp::service(app(auth)))).await;
 }
