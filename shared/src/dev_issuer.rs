@@ -23,11 +23,24 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 #[error("development issuer: {0}")]
 pub struct DevIssuerError(&'static str);
 
-/// A throw-away RS256 issuer living inside the sample process.
+/// The kind of signing key a [`DevIssuer`] generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DevKeyType {
+    /// RSA-2048, tokens signed RS256 (what the samples use).
+    #[default]
+    Rs256,
+    /// EC P-256, tokens signed ES256.
+    Es256,
+    /// Ed25519, tokens signed EdDSA.
+    EdDsa,
+}
+
+/// A throw-away issuer living inside the sample process.
 pub struct DevIssuer {
     issuer: String,
     audience: Option<String>,
     kid: String,
+    algorithm: jsonwebtoken::Algorithm,
     signing_key: EncodingKey,
     jwks: Value,
     demo_api_key: String,
@@ -42,39 +55,115 @@ impl std::fmt::Debug for DevIssuer {
     }
 }
 
+/// A generated key: its signing half, its public JWK members (without `kid`) and the members
+/// of its RFC 7638 thumbprint, in the order that RFC requires.
+struct Generated {
+    signing_key: EncodingKey,
+    public: Value,
+    thumbprint_input: String,
+}
+
+fn generate_key(kind: DevKeyType) -> Result<Generated, DevIssuerError> {
+    use aws_lc_rs::signature::{
+        ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
+    };
+    let failed = |_| DevIssuerError("key generation failed");
+    match kind {
+        DevKeyType::Rs256 => {
+            let key = KeyPair::generate(KeySize::Rsa2048).map_err(failed)?;
+            let pkcs8 = key
+                .as_der()
+                .map_err(|_| DevIssuerError("key export failed"))?;
+            let pem = format!(
+                "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+                STANDARD.encode(pkcs8.as_ref())
+            );
+            let signing_key = EncodingKey::from_rsa_pem(pem.as_bytes())
+                .map_err(|_| DevIssuerError("key import failed"))?;
+            let public = key.public_key();
+            let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
+            let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
+            Ok(Generated {
+                signing_key,
+                thumbprint_input: format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#),
+                public: json!({ "kty": "RSA", "alg": "RS256", "n": n, "e": e }),
+            })
+        }
+        DevKeyType::Es256 => {
+            let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(failed)?;
+            let pkcs8 = key
+                .to_pkcs8v1()
+                .map_err(|_| DevIssuerError("key export failed"))?;
+            let signing_key = EncodingKey::from_ec_der(pkcs8.as_ref());
+            // An uncompressed SEC1 point: 0x04, then x and y, 32 bytes each.
+            let point = key.public_key().as_ref();
+            let (x, y) = point
+                .get(1..33)
+                .zip(point.get(33..65))
+                .ok_or(DevIssuerError("unexpected public key encoding"))?;
+            let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
+            Ok(Generated {
+                signing_key,
+                thumbprint_input: format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#),
+                public: json!({ "kty": "EC", "alg": "ES256", "crv": "P-256", "x": x, "y": y }),
+            })
+        }
+        DevKeyType::EdDsa => {
+            let key = Ed25519KeyPair::generate().map_err(failed)?;
+            let pkcs8 = key
+                .to_pkcs8()
+                .map_err(|_| DevIssuerError("key export failed"))?;
+            let signing_key = EncodingKey::from_ed_der(pkcs8.as_ref());
+            let x = URL_SAFE_NO_PAD.encode(key.public_key().as_ref());
+            Ok(Generated {
+                signing_key,
+                thumbprint_input: format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#),
+                public: json!({ "kty": "OKP", "alg": "EdDSA", "crv": "Ed25519", "x": x }),
+            })
+        }
+    }
+}
+
 impl DevIssuer {
     /// Generates an RSA-2048 key and a demo API key for the issuer at `issuer` (the
     /// sample's own base URL). Tokens get `aud: audience` unless the request sets one.
     pub fn generate(issuer: &str, audience: Option<String>) -> Result<Self, DevIssuerError> {
-        let key = KeyPair::generate(KeySize::Rsa2048)
-            .map_err(|_| DevIssuerError("key generation failed"))?;
-        let pkcs8 = key
-            .as_der()
-            .map_err(|_| DevIssuerError("key export failed"))?;
-        let pem = format!(
-            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-            STANDARD.encode(pkcs8.as_ref())
-        );
-        let signing_key = EncodingKey::from_rsa_pem(pem.as_bytes())
-            .map_err(|_| DevIssuerError("key import failed"))?;
-        let public = aws_lc_rs::signature::KeyPair::public_key(&key);
-        let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
-        let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
-        // RFC 7638 thumbprint as the key id.
-        let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+        Self::generate_with(issuer, audience, DevKeyType::Rs256)
+    }
+
+    /// [`DevIssuer::generate`] with a key of the given type.
+    pub fn generate_with(
+        issuer: &str,
+        audience: Option<String>,
+        kind: DevKeyType,
+    ) -> Result<Self, DevIssuerError> {
+        let Generated {
+            signing_key,
+            mut public,
+            thumbprint_input,
+        } = generate_key(kind)?;
         let kid = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
             &aws_lc_rs::digest::SHA256,
-            canonical.as_bytes(),
+            thumbprint_input.as_bytes(),
         ));
-        let jwks = json!({ "keys": [{ "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e }] });
+        if let Some(members) = public.as_object_mut() {
+            members.insert("use".into(), json!("sig"));
+            members.insert("kid".into(), json!(kid));
+        }
+        let algorithm = match kind {
+            DevKeyType::Rs256 => jsonwebtoken::Algorithm::RS256,
+            DevKeyType::Es256 => jsonwebtoken::Algorithm::ES256,
+            DevKeyType::EdDsa => jsonwebtoken::Algorithm::EdDSA,
+        };
         let mut random = [0u8; 24];
         aws_lc_rs::rand::fill(&mut random).map_err(|_| DevIssuerError("no randomness"))?;
         Ok(Self {
             issuer: issuer.to_owned(),
             audience,
             kid,
+            algorithm,
             signing_key,
-            jwks,
+            jwks: json!({ "keys": [public] }),
             demo_api_key: format!("dev_{}", URL_SAFE_NO_PAD.encode(random)),
         })
     }
@@ -103,7 +192,7 @@ impl DevIssuer {
             "token_endpoint": format!("{}/dev/token", self.issuer),
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
+            "id_token_signing_alg_values_supported": [format!("{:?}", self.algorithm)],
         })
     }
 
@@ -123,9 +212,9 @@ impl DevIssuer {
         if let Some(aud) = &self.audience {
             claims.entry("aud").or_insert_with(|| json!(aud));
         }
-        let mut header = Header::new(jsonwebtoken::Algorithm::RS256);
+        let mut header = Header::new(self.algorithm);
         header.kid = Some(self.kid.clone());
-        // Encoding a JSON map with our own RSA key cannot fail.
+        // Encoding a JSON map with our own key cannot fail.
         jsonwebtoken::encode(&header, &claims, &self.signing_key).unwrap_or_default()
     }
 
@@ -155,7 +244,13 @@ mod tests {
 
     #[test]
     fn minted_tokens_verify_against_the_published_key() {
-        let issuer = DevIssuer::generate("http://127.0.0.1:1", None).unwrap();
+        for kind in [DevKeyType::Rs256, DevKeyType::Es256, DevKeyType::EdDsa] {
+            minted_token_verifies(kind);
+        }
+    }
+
+    fn minted_token_verifies(kind: DevKeyType) {
+        let issuer = DevIssuer::generate_with("http://127.0.0.1:1", None, kind).unwrap();
         let token = issuer.mint(Map::new());
         let set = issuer.key_set();
         assert_eq!(set.len(), 1);

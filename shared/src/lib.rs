@@ -39,7 +39,7 @@ pub use auth::Auth;
 pub use claims::Claims;
 pub use config::{Config, ConfigError, KeySetPolicy, KeySource};
 #[cfg(feature = "dev-issuer")]
-pub use dev_issuer::DevIssuer;
+pub use dev_issuer::{DevIssuer, DevKeyType};
 pub use error::{AuthError, TokenError};
 pub use jwk::{KeySet, parse_jwks};
 pub use key_store::KeySetStatus;

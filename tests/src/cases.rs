@@ -1453,3 +1453,10 @@ pub async fn hanging_provider_is_bounded(bin: &str) {
     assert_eq!(resp.status, 503, "{}", resp.text);
     assert!(took < Duration::from_secs(9), "took {took:?}");
 }
+
+// ---------------------------------------------------------------- interoperability
+
+pub use crate::interop::{
+    interop_dev_token_in_pyjwt, interop_oidc_provider, interop_oidc_provider_rotation,
+    interop_pyjwt_tokens,
+};

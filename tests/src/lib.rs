@@ -11,6 +11,7 @@
 
 pub mod cases;
 pub mod idp;
+pub mod interop;
 pub mod keys;
 pub mod sample;
 
@@ -52,6 +53,10 @@ macro_rules! suite {
             key_rotation,
             stale_keys_through_outage,
             hanging_provider_is_bounded,
+            interop_oidc_provider,
+            interop_oidc_provider_rotation,
+            interop_pyjwt_tokens,
+            interop_dev_token_in_pyjwt,
         );
     };
     (@cases $bin:expr; $($case:ident),+ $(,)?) => {

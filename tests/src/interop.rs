@@ -1,0 +1,384 @@
+//! Interoperability with implementations nobody here wrote: a certified OpenID provider
+//! (`oidc-provider`, Node.js) issuing real access tokens, and PyJWT minting and verifying
+//! tokens with RSA, EC and Ed25519 keys.
+//!
+//! Their dependencies live in `tests/interop/` and are installed by `scripts/interop-deps`
+//! (`npm ci`, and a Python virtual environment). A missing toolchain fails the test with
+//! that instruction; it never skips.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::idp::Idp;
+use crate::sample::{Resp, Sample, client};
+
+/// The audience the provider issues tokens for, and the sample expects.
+pub const AUDIENCE: &str = "https://api.example.test";
+/// Another resource of the same provider: its tokens must be refused.
+pub const OTHER_AUDIENCE: &str = "https://other.example.test";
+/// The provider's client secret (every client shares it; loopback only).
+const CLIENT_SECRET: &str = "interop-secret";
+/// How long the provider may take to print its issuer line.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+const INSTALL_HINT: &str =
+    "run scripts/interop-deps first (needs Node.js >= 20 with npm, and Python >= 3.9 with venv)";
+
+/// `tests/interop/`.
+pub fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
+}
+
+fn require(path: &Path, what: &str) {
+    assert!(
+        path.exists(),
+        "{what} is missing at {}: {INSTALL_HINT}",
+        path.display()
+    );
+}
+
+/// The Python interpreter of the virtual environment holding PyJWT.
+pub fn python() -> PathBuf {
+    let python = interop_dir().join(".venv/bin/python");
+    require(&python, "the interop Python environment");
+    python
+}
+
+/// A private key file for the provider, removed on drop.
+pub struct KeysFile(PathBuf);
+
+impl KeysFile {
+    /// A fresh, not yet existing path: the provider generates keys into it on first start.
+    pub fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        Self(std::env::temp_dir().join(format!("interop-keys-{}-{nanos}.json", std::process::id())))
+    }
+}
+
+impl Default for KeysFile {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for KeysFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A running `oidc-provider`; stopped when dropped.
+pub struct Provider {
+    child: Child,
+    /// Its issuer URL, `http://127.0.0.1:PORT`.
+    pub issuer: String,
+}
+
+impl Provider {
+    /// Starts the provider on `port` (0: any) signing with the keys in `keys` (generated when
+    /// the file does not exist yet); with `rotate`, a new RSA key is put first.
+    pub async fn start(keys: &KeysFile, port: u16, rotate: bool) -> Self {
+        let dir = interop_dir();
+        require(&dir.join("node_modules/oidc-provider"), "oidc-provider");
+        let mut child = Command::new("node")
+            .arg("provider.mjs")
+            .current_dir(&dir)
+            .env("PORT", port.to_string())
+            .env("KEYS_FILE", &keys.0)
+            .env("ROTATE", if rotate { "1" } else { "0" })
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start node: {e}: {INSTALL_HINT}"));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(START_TIMEOUT, lines.next_line())
+            .await
+            .expect("the provider must start within 30 s")
+            .expect("read provider stdout")
+            .expect("the provider exited before printing its issuer");
+        let issuer = line
+            .strip_prefix("issuer ")
+            .unwrap_or_else(|| panic!("unexpected provider line {line:?}"))
+            .to_owned();
+        Self { child, issuer }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.issuer
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("issuer ends with the port")
+    }
+
+    /// Stops it and waits until it is gone.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// An access token from the token endpoint: client credentials grant for `resource`.
+    pub async fn token(&self, client_id: &str, resource: &str) -> String {
+        let response = client()
+            .post(format!("{}/token", self.issuer))
+            .basic_auth(client_id, Some(CLIENT_SECRET))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("grant_type", "client_credentials")
+                    .append_pair("resource", resource)
+                    .append_pair("scope", "api:read")
+                    .finish(),
+            )
+            .send()
+            .await
+            .expect("token endpoint");
+        let status = response.status();
+        let text = response.text().await.expect("token endpoint body");
+        let body: Value = serde_json::from_str(&text).expect("token endpoint JSON");
+        assert!(status.is_success(), "token endpoint: {status} {body}");
+        body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access_token in {body}"))
+            .to_owned()
+    }
+}
+
+/// Runs the PyJWT tool with `args`, feeding `stdin`; returns its exit success and stdout.
+pub async fn jose_tool(args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(python())
+        .arg(interop_dir().join("jose_tool.py"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run the interop Python");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write to PyJWT");
+    drop(input);
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("PyJWT must answer within 60 s")
+        .expect("PyJWT output");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[track_caller]
+fn assert_granted_to(resp: &Resp, sub: &str, issuer: &str, what: &str) {
+    assert_eq!(resp.status, 200, "{what}: {}", resp.text);
+    assert_eq!(resp.json["message"], "Access granted", "{what}");
+    assert_eq!(resp.json["user"]["sub"], sub, "{what}: {}", resp.text);
+    assert_eq!(resp.json["user"]["iss"], issuer, "{what}: {}", resp.text);
+}
+
+#[track_caller]
+fn assert_401(resp: &Resp, description: Option<&str>, what: &str) {
+    assert_eq!(resp.status, 401, "{what}: {}", resp.text);
+    assert_eq!(resp.error(), "invalid_token", "{what}: {}", resp.text);
+    if let Some(description) = description {
+        assert_eq!(
+            resp.json["error_description"], description,
+            "{what}: {}",
+            resp.text
+        );
+    }
+}
+
+/// The provider's access tokens (RS256, ES256, EdDSA, `typ: at+jwt`), found through its
+/// discovery document with nothing configured but the issuer and audience; another
+/// audience's token and an expired one are refused.
+pub async fn interop_oidc_provider(bin: &str) {
+    let keys = KeysFile::new();
+    let provider = Provider::start(&keys, 0, false).await;
+    let issuer = provider.issuer.clone();
+    let sample = Sample::start(
+        bin,
+        &[("AUTH_ISSUER", &issuer), ("AUTH_AUDIENCE", AUDIENCE)],
+    )
+    .await;
+    for client_id in ["rs256", "es256", "eddsa"] {
+        let token = provider.token(client_id, AUDIENCE).await;
+        let resp = sample.get_bearer("/protected", &token).await;
+        assert_granted_to(&resp, client_id, &issuer, client_id);
+        assert_eq!(resp.json["user"]["aud"], AUDIENCE);
+        assert_eq!(resp.json["user"]["client_id"], client_id);
+        assert_eq!(resp.json["user"]["scope"], "api:read");
+        let admin = sample.get_bearer("/admin", &token).await;
+        assert_eq!(admin.status, 403, "{client_id} on /admin: {}", admin.text);
+    }
+    let other = provider.token("rs256", OTHER_AUDIENCE).await;
+    assert_401(
+        &sample.get_bearer("/protected", &other).await,
+        None,
+        "token for another audience",
+    );
+
+    // Expiry, without waiting out the default 30 s leeway.
+    let strict = Sample::start(
+        bin,
+        &[
+            ("AUTH_ISSUER", &issuer),
+            ("AUTH_AUDIENCE", AUDIENCE),
+            ("AUTH_LEEWAY_SECS", "0"),
+        ],
+    )
+    .await;
+    let short = provider.token("short-lived", AUDIENCE).await;
+    assert_granted_to(
+        &strict.get_bearer("/protected", &short).await,
+        "short-lived",
+        &issuer,
+        "fresh short-lived token",
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_401(
+        &strict.get_bearer("/protected", &short).await,
+        Some("Token has expired"),
+        "expired token",
+    );
+}
+
+/// The provider restarts with a new signing key first in its set: the running sample
+/// accepts the new tokens after one refetch, and old tokens while the old key is published.
+pub async fn interop_oidc_provider_rotation(bin: &str) {
+    let keys = KeysFile::new();
+    let provider = Provider::start(&keys, 0, false).await;
+    let issuer = provider.issuer.clone();
+    let port = provider.port();
+    let sample = Sample::start(
+        bin,
+        &[
+            ("AUTH_ISSUER", &issuer),
+            ("AUTH_AUDIENCE", AUDIENCE),
+            ("AUTH_JWKS_COOLDOWN_SECS", "1"),
+        ],
+    )
+    .await;
+    let before = provider.token("rs256", AUDIENCE).await;
+    assert_granted_to(
+        &sample.get_bearer("/protected", &before).await,
+        "rs256",
+        &issuer,
+        "before rotation",
+    );
+    provider.stop().await;
+
+    let provider = Provider::start(&keys, port, true).await;
+    assert_eq!(provider.issuer, issuer, "restarted on the same issuer URL");
+    let after = provider.token("rs256", AUDIENCE).await;
+    assert_ne!(
+        kid(&after),
+        kid(&before),
+        "the rotated provider signs with its new key"
+    );
+    // The unknown kid triggers a refetch once the 1 s cooldown since the last fetch is over.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let resp = sample.get_bearer("/protected", &after).await;
+        if resp.status == 200 {
+            assert_granted_to(&resp, "rs256", &issuer, "after rotation");
+            break;
+        }
+        assert_401(&resp, None, "rotated token before the refetch");
+        assert!(
+            Instant::now() < deadline,
+            "the rotated key was never picked up: {}",
+            resp.text
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_granted_to(
+        &sample.get_bearer("/protected", &before).await,
+        "rs256",
+        &issuer,
+        "old token, old key still published",
+    );
+}
+
+fn kid(token: &str) -> String {
+    use base64::Engine;
+    let header = token.split('.').next().unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .expect("base64url header");
+    let header: Value = serde_json::from_slice(&bytes).expect("JSON header");
+    header["kid"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Tokens minted by PyJWT with RSA, EC P-256 and Ed25519 keys verify; a token altered after
+/// signing does not.
+pub async fn interop_pyjwt_tokens(bin: &str) {
+    let idp = Idp::start(json!({ "keys": [] })).await;
+    let issuer = idp.issuer();
+    let (ok, out, err) = jose_tool(&["mint", &issuer, AUDIENCE], "").await;
+    assert!(ok, "PyJWT mint failed: {err}");
+    let minted: Value = serde_json::from_str(&out).expect("PyJWT mint output");
+    idp.publish(minted["jwks"].clone());
+    let sample = Sample::start(
+        bin,
+        &[("AUTH_ISSUER", &issuer), ("AUTH_AUDIENCE", AUDIENCE)],
+    )
+    .await;
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        let token = minted["tokens"][alg].as_str().expect("token per algorithm");
+        let sub = format!("pyjwt-{}", alg.to_lowercase());
+        assert_granted_to(
+            &sample.get_bearer("/protected", token).await,
+            &sub,
+            &issuer,
+            alg,
+        );
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        parts[1] = crate::keys::b64(
+            json!({ "sub": "mallory", "iss": issuer, "aud": AUDIENCE, "exp": crate::keys::now() + 300 })
+                .to_string(),
+        );
+        assert_401(
+            &sample.get_bearer("/protected", &parts.join(".")).await,
+            None,
+            &format!("{alg} token with a replaced payload"),
+        );
+    }
+}
+
+/// A token from the sample's own development issuer verifies in PyJWT, against the JWKS the
+/// sample publishes.
+pub async fn interop_dev_token_in_pyjwt(bin: &str) {
+    let sample = Sample::start(bin, &[]).await;
+    let resp = sample
+        .request(
+            reqwest::Method::POST,
+            "/dev/token",
+            &[("content-type", "application/json")],
+            Some(br#"{"sub":"alice","roles":["admin"]}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    let token = resp.json["token"].as_str().expect("token");
+    let jwks_url = format!("{}/.well-known/jwks.json", sample.base);
+    let (ok, out, err) = jose_tool(&["verify", &jwks_url, &sample.base, "-"], token).await;
+    assert!(ok, "PyJWT refused the dev token: {err}");
+    let claims: Value = serde_json::from_str(&out).expect("PyJWT claims");
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["roles"], json!(["admin"]));
+}
