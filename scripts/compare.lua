@@ -5,6 +5,8 @@
 --   COMPARE_TOKEN_FILE  one token a line; requests rotate through them (each wrk thread
 --                       starts at its own offset). Unset: wrk's own static request
 --                       (headers given with -H).
+--   COMPARE_MAX_RESPONSES stop each thread once it has read this many responses (requests
+--                       still in flight then are abandoned, not counted).
 -- At the end it prints one line, "COMPARE_RESULT {json}", that scripts/compare_run.py reads.
 
 local token_file = os.getenv("COMPARE_TOKEN_FILE")
@@ -47,8 +49,15 @@ if token_file ~= nil then
    end
 end
 
+local max_responses = tonumber(os.getenv("COMPARE_MAX_RESPONSES") or "")
+local answered = 0
+
 function response(status, headers, body)
    statuses[status] = (statuses[status] or 0) + 1
+   answered = answered + 1
+   if max_responses ~= nil and answered >= max_responses then
+      wrk.thread:stop()
+   end
 end
 
 function done(summary, latency, requests)
