@@ -35,6 +35,17 @@ pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
 /// `GET /.well-known/jwks.json` (development mode).
 pub const JWKS: &str = "/.well-known/jwks.json";
 
+/// The methods a route of the contract serves (for `Allow`); `None` for a path it lacks.
+pub fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
+    match path {
+        DEV_TOKEN => Some(&["POST"]),
+        HEALTHZ | PUBLIC | PROTECTED | ADMIN | ME | OPENID_CONFIGURATION | JWKS => {
+            Some(&["GET", "HEAD"])
+        }
+        _ => None,
+    }
+}
+
 /// The `/healthz` body: always 200, with the key set's state.
 pub fn healthz(auth: &Auth) -> Reply {
     Reply::ok(json!({ "status": "ok", "keys": auth.key_set_status() }))

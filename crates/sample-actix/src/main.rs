@@ -1,1 +1,290 @@
-fn main() {}
+//! The sample contract on actix-web.
+//!
+//! Sanic's `@app.middleware("request")`, which verifies the bearer token and stores the claims
+//! on `request.ctx.user`, becomes [`verify_bearer`]: an actix middleware wrapped around the
+//! `/protected` and `/admin` routes that puts the verified [`Claims`] into the request
+//! extensions, where handlers read them as `web::ReqData<Claims>`. [`require_admin`] runs after
+//! it on `/admin`. `/me` takes a [`KeyUser`] extractor, and [`gate`] wraps the whole app,
+//! unknown routes included.
+//!
+//! actix-web uses `http` 0.2 types, so the crate views a request through its own [`Head`] and
+//! turns a [`Reply`] into an [`HttpResponse`] with [`respond`].
+
+use std::fmt;
+use std::future::{Ready, ready};
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{self, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{
+    App, Error, FromRequest, HttpMessage, HttpRequest, HttpResponse, HttpServer, ResponseError,
+    Route, guard, web,
+};
+use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply, routes, server};
+
+/// `POST /dev/token` bodies larger than this are answered `413`.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Request heads (request target and headers) larger than this are answered `431`.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Time a client has to send the first request head of a connection.
+const HEAD_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time an idle keep-alive connection stays open.
+const KEEP_ALIVE: Duration = Duration::from_secs(10);
+/// Time a connection's shutdown may take before it is dropped.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Concurrent connections per worker; beyond it the listener pauses accepting.
+const MAX_CONNECTIONS_PER_WORKER: usize = 10_000;
+/// Seconds in-flight requests get to finish on shutdown.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
+
+/// A contract reply as an actix response (`application/json`).
+fn respond(reply: Reply) -> HttpResponse {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = HttpResponse::build(status);
+    response.insert_header((CONTENT_TYPE, "application/json"));
+    for (name, value) in &reply.headers {
+        // Values come from api-auth; one that is not a valid header value is dropped.
+        if let Ok(value) = HeaderValue::from_str(value) {
+            response.append_header((HeaderName::from_static(name), value));
+        }
+    }
+    response.body(reply.body_bytes())
+}
+
+/// What the checks read from an actix request: its head, in `http` 0.2 types.
+struct Head<'a>(&'a dev::RequestHead);
+
+impl api_auth::RequestHead for Head<'_> {
+    fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
+        self.0.headers.get_all(name).map(HeaderValue::as_bytes)
+    }
+
+    fn path(&self) -> &str {
+        self.0.uri.path()
+    }
+
+    fn path_and_query(&self) -> &str {
+        self.0.uri.path_and_query().map_or("/", |pq| pq.as_str())
+    }
+}
+
+/// A refusal, answered with the contract's status, challenge and body.
+#[derive(Debug)]
+struct Refusal(AuthError);
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ResponseError for Refusal {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::BAD_REQUEST)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        respond(self.0.reply())
+    }
+}
+
+/// The size of the request target and headers, as actix has no setting for it.
+fn head_size(head: &dev::RequestHead) -> usize {
+    let target = head.uri.path_and_query().map_or(1, |pq| pq.as_str().len());
+    let headers: usize = head
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    target + headers
+}
+
+/// Oversized heads get `431`, then HTTPS redirect and shared secret run before any route
+/// (`/healthz` excepted).
+async fn gate(
+    auth: web::Data<Auth>,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    if head_size(req.head()) > MAX_HEAD_BYTES {
+        // The same empty answer actix gives heads over its own 128 KiB buffer.
+        let response = HttpResponse::build(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            .force_close()
+            .finish();
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    auth.gate(&Head(req.head())).map_err(Refusal)?;
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// Sanic's request middleware: verifies the bearer token and stores the claims in the
+/// request extensions (Sanic: `request.ctx.user = decoded`).
+async fn verify_bearer(
+    auth: web::Data<Auth>,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let claims = auth
+        .authenticate(&Head(req.head()))
+        .await
+        .map_err(Refusal)?;
+    req.extensions_mut().insert(claims);
+    next.call(req).await
+}
+
+/// Runs after [`verify_bearer`]: the stored claims must carry the admin role or scope.
+async fn require_admin(
+    auth: web::Data<Auth>,
+    claims: web::ReqData<Claims>,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    auth.require_admin(&claims).map_err(Refusal)?;
+    next.call(req).await
+}
+
+/// The owner of the request's `X-API-Key`.
+struct KeyUser(ApiKeyUser);
+
+impl FromRequest for KeyUser {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut dev::Payload) -> Self::Future {
+        ready(match req.app_data::<web::Data<Auth>>() {
+            Some(auth) => auth
+                .api_key_user(&Head(req.head()))
+                .map(KeyUser)
+                .map_err(|e| Refusal(e).into()),
+            None => Err(actix_web::error::ErrorInternalServerError(
+                "Auth is not registered",
+            )),
+        })
+    }
+}
+
+/// `GET /healthz`: never gated, reports the key set's state.
+async fn healthz(auth: web::Data<Auth>) -> HttpResponse {
+    respond(routes::healthz(&auth))
+}
+
+/// `GET /public`.
+async fn public() -> HttpResponse {
+    respond(routes::public())
+}
+
+/// `GET /protected`: the claims [`verify_bearer`] stored (Sanic: `request.ctx.user`).
+async fn protected(claims: web::ReqData<Claims>) -> HttpResponse {
+    respond(routes::protected(&claims))
+}
+
+/// `GET /admin`: claims that passed [`verify_bearer`] and [`require_admin`].
+async fn admin(claims: web::ReqData<Claims>) -> HttpResponse {
+    respond(routes::admin(&claims))
+}
+
+/// `GET /me`: the owner of the API key.
+async fn me(KeyUser(user): KeyUser) -> HttpResponse {
+    respond(routes::me(&user))
+}
+
+/// `POST /dev/token` (development mode): at most [`MAX_BODY_BYTES`] of JSON claims.
+async fn dev_token(auth: web::Data<Auth>, body: Result<web::Bytes, Error>) -> HttpResponse {
+    match body {
+        Ok(body) => respond(routes::dev_token(&auth, &body)),
+        Err(e) if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => {
+            respond(routes::payload_too_large())
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "unreadable request body");
+            respond(routes::bad_request())
+        }
+    }
+}
+
+/// `GET /.well-known/openid-configuration` (development mode).
+async fn openid_configuration(auth: web::Data<Auth>) -> HttpResponse {
+    respond(routes::openid_configuration(&auth))
+}
+
+/// `GET /.well-known/jwks.json` (development mode).
+async fn jwks(auth: web::Data<Auth>) -> HttpResponse {
+    respond(routes::jwks(&auth))
+}
+
+/// Any other path: a JSON `404`, after the gate.
+async fn not_found() -> HttpResponse {
+    respond(routes::not_found())
+}
+
+/// A resource at `path` that answers other methods `405` with `Allow: allow`.
+fn resource(path: &str, allow: &'static [&'static str]) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || {
+        ready(respond(routes::method_not_allowed(allow)))
+    }))
+}
+
+/// A `GET` route that answers `HEAD` too (without the body).
+fn get() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// The methods of a `GET` route.
+const GET: &[&str] = &["GET", "HEAD"];
+
+/// Every route of the contract.
+fn configure(cfg: &mut web::ServiceConfig) {
+    let bearer = || from_fn(verify_bearer);
+    cfg.service(resource(routes::HEALTHZ, GET).route(get().to(healthz)))
+        .service(resource(routes::PUBLIC, GET).route(get().to(public)))
+        .service(resource(routes::PROTECTED, GET).route(get().to(protected).wrap(bearer())))
+        .service(
+            resource(routes::ADMIN, GET)
+                .route(get().to(admin).wrap(from_fn(require_admin)).wrap(bearer())),
+        )
+        .service(resource(routes::ME, GET).route(get().to(me)))
+        .service(
+            resource(routes::DEV_TOKEN, &["POST"])
+                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .route(web::post().to(dev_token)),
+        )
+        .service(resource(routes::OPENID_CONFIGURATION, GET).route(get().to(openid_configuration)))
+        .service(resource(routes::JWKS, GET).route(get().to(jwks)));
+}
+
+/// Starts on `PORT` (default 8002) and serves until Ctrl-C or SIGTERM.
+///
+/// This runtime holds [`Auth`]'s key-set fetches and refresh loop and waits for the shutdown
+/// signal; actix-server runs each worker on its own single-threaded runtime regardless.
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let (auth, listener) = server::start(8002);
+    let auth = web::Data::new(auth);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(auth.clone())
+            .configure(configure)
+            .default_service(web::to(not_found))
+            .wrap(from_fn(gate))
+    })
+    .keep_alive(KEEP_ALIVE)
+    .client_request_timeout(HEAD_READ_TIMEOUT)
+    .client_disconnect_timeout(DISCONNECT_TIMEOUT)
+    .max_connections(MAX_CONNECTIONS_PER_WORKER)
+    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+    .disable_signals()
+    .listen(listener)
+    .unwrap_or_else(|e| server::exit_with(e))
+    .run();
+    let handle = server.handle();
+    tokio::spawn(async move {
+        server::shutdown_signal().await;
+        handle.stop(true).await;
+    });
+    if let Err(e) = server.await {
+        tracing::error!(error = %e, "server stopped with an error");
+    }
+}

@@ -13,8 +13,9 @@ use api_auth::{
     ApiKeyUser, Auth, AuthError, Claims, HttpRequestHead, Reply, http1, routes, server,
 };
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
+use axum::http::Uri;
 use axum::http::request::Parts;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -105,8 +106,26 @@ async fn me(KeyUser(user): KeyUser) -> Json {
     Json(routes::me(&user))
 }
 
-async fn dev_token(State(auth): State<Auth>, body: Bytes) -> Json {
-    Json(routes::dev_token(&auth, &body))
+/// `POST /dev/token` bodies larger than this are answered `413`.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+async fn dev_token(State(auth): State<Auth>, body: Body) -> Json {
+    // A limited read fails only past the limit, or when the client is gone anyway.
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => Json(routes::dev_token(&auth, &body)),
+        Err(_) => Json(routes::payload_too_large()),
+    }
+}
+
+/// Unknown paths.
+async fn not_found() -> Json {
+    Json(routes::not_found())
+}
+
+/// A known path with a method it does not serve.
+async fn method_not_allowed(uri: Uri) -> Json {
+    let allow = routes::allowed_methods(uri.path()).unwrap_or_default();
+    Json(routes::method_not_allowed(allow))
 }
 
 async fn openid_configuration(State(auth): State<Auth>) -> Json {
@@ -127,6 +146,8 @@ fn app(auth: Auth) -> Router {
         .route(routes::DEV_TOKEN, post(dev_token))
         .route(routes::OPENID_CONFIGURATION, get(openid_configuration))
         .route(routes::JWKS, get(jwks))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(auth.clone(), gate))
         .with_state(auth)
 }

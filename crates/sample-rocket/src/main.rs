@@ -1,1 +1,471 @@
-fn main() {}
+//! The sample contract on Rocket.
+//!
+//! FastAPI's `Depends(require_auth)` becomes a request guard: a handler that takes [`User`]
+//! runs only for a verified token, one that takes [`Admin`] (built on [`User`]) only for a
+//! verified token with the admin role, and one that takes [`KeyUser`] only for a known
+//! `X-API-Key`. A failing guard answers with the refusal's status; since Rocket's catchers
+//! never see a guard's error value, the guard also stashes the refusal's reply in the
+//! request-local cache, and the catchers answer that.
+//!
+//! The HTTPS redirect and shared secret run in the [`Gate`] fairing, before routing. A fairing
+//! cannot answer a request in Rocket 0.5, so a refused request is re-routed to the internal
+//! [`refused`] route, which answers the stashed refusal whatever path or method the client
+//! asked for: unknown routes and wrong methods are gated like every other.
+//!
+//! Rocket binds its own socket, so [`Auth`] (whose development issuer is the server's real
+//! URL) is built and the `listening on` line printed by a liftoff fairing, which runs once the
+//! socket is bound and before the first request is read.
+
+use std::io::Cursor;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply, RequestHead, routes, server};
+use rocket::config::{Ident, LogLevel};
+use rocket::data::{Capped, Limits, ToByteUnit};
+use rocket::error::ErrorKind;
+use rocket::fairing::{AdHoc, Fairing, Info, Kind};
+use rocket::http::{ContentType, Method, Status};
+use rocket::request::{FromRequest, Outcome};
+use rocket::response::{self, Responder, Response};
+use rocket::serde::json::json;
+use rocket::shield::Shield;
+use rocket::{Data, Request, catch, get, post, uri};
+
+/// `POST /dev/token` bodies larger than this are answered `413`.
+const MAX_BODY_BYTES: u64 = 16 * 1024;
+/// Request heads (request line and headers) larger than this are answered `431`.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Seconds in-flight requests get to finish once shutdown is requested.
+const SHUTDOWN_GRACE_SECS: u32 = 10;
+
+/// A contract reply as a Rocket response.
+struct Json(Reply);
+
+impl<'r> Responder<'r, 'static> for Json {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        let body = self.0.body_bytes();
+        let mut response = Response::build();
+        response
+            .status(Status::new(self.0.status))
+            .header(ContentType::JSON)
+            .sized_body(body.len(), Cursor::new(body));
+        for (name, value) in self.0.headers {
+            response.raw_header_adjoin(name, value);
+        }
+        response.ok()
+    }
+}
+
+/// The service's [`Auth`], set once the server has bound its port.
+#[derive(Default)]
+struct Service(OnceLock<Auth>);
+
+/// What the checks read from a Rocket request: its headers and its target.
+struct Head<'a, 'r> {
+    request: &'a Request<'r>,
+    target: String,
+    path_len: usize,
+}
+
+impl<'a, 'r> Head<'a, 'r> {
+    /// Views `request`.
+    fn new(request: &'a Request<'r>) -> Self {
+        let uri = request.uri();
+        Self {
+            request,
+            target: uri.to_string(),
+            path_len: uri.path().as_str().len(),
+        }
+    }
+}
+
+impl RequestHead for Head<'_, '_> {
+    fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
+        self.request.headers().get(name).map(str::as_bytes)
+    }
+
+    fn path(&self) -> &str {
+        self.target.get(..self.path_len).unwrap_or(&self.target)
+    }
+
+    fn path_and_query(&self) -> &str {
+        &self.target
+    }
+}
+
+/// The reply a guard or the gate refused this request with, for the catchers.
+struct Stash(Option<Reply>);
+
+/// Whether the [`Gate`] fairing has seen this request.
+struct Gated(bool);
+
+/// The request's [`Auth`]; `None` only before liftoff, when no request is served.
+fn auth<'r>(request: &'r Request<'_>) -> Option<&'r Auth> {
+    request.rocket().state::<Service>()?.0.get()
+}
+
+/// The refusal for a request that arrives before [`Auth`] exists (never, in practice).
+fn not_ready() -> AuthError {
+    AuthError::KeysUnavailable {
+        retry_after_secs: 1,
+    }
+}
+
+/// Fails a guard with `error`, stashing its reply for the catcher.
+fn refuse<T>(request: &Request<'_>, error: AuthError) -> Outcome<T, AuthError> {
+    let reply = error.reply();
+    let status = Status::new(reply.status);
+    request.local_cache(|| Stash(Some(reply)));
+    Outcome::Error((status, error))
+}
+
+/// A handle on [`Auth`] for routes that need no credentials.
+struct Api<'r>(&'r Auth);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Api<'r> {
+    type Error = AuthError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
+        match auth(request) {
+            Some(auth) => Outcome::Success(Api(auth)),
+            None => refuse(request, not_ready()),
+        }
+    }
+}
+
+/// The verified claims of the request's bearer token (FastAPI: `Depends(require_auth)`).
+struct User(Claims);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for User {
+    type Error = AuthError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
+        let Some(auth) = auth(request) else {
+            return refuse(request, not_ready());
+        };
+        match auth.authenticate(&Head::new(request)).await {
+            Ok(claims) => Outcome::Success(User(claims)),
+            Err(error) => refuse(request, error),
+        }
+    }
+}
+
+/// A [`User`] whose token carries the admin role or scope (FastAPI: `Depends(require_admin)`).
+struct Admin(Claims);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Admin {
+    type Error = AuthError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
+        let User(claims) = rocket::outcome::try_outcome!(request.guard::<User>().await);
+        let Some(auth) = auth(request) else {
+            return refuse(request, not_ready());
+        };
+        match auth.require_admin(&claims) {
+            Ok(()) => Outcome::Success(Admin(claims)),
+            Err(error) => refuse(request, error),
+        }
+    }
+}
+
+/// The owner of the request's `X-API-Key` (the seed's `require_auth` on `X-API-Key`).
+struct KeyUser(ApiKeyUser);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for KeyUser {
+    type Error = AuthError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
+        let Some(auth) = auth(request) else {
+            return refuse(request, not_ready());
+        };
+        match auth.api_key_user(&Head::new(request)) {
+            Ok(user) => Outcome::Success(KeyUser(user)),
+            Err(error) => refuse(request, error),
+        }
+    }
+}
+
+/// The refusal the [`Gate`] stashed; forwards (to a 404) when there is none.
+struct Refusal(Reply);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Refusal {
+    type Error = ();
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ()> {
+        match &request.local_cache(|| Stash(None)).0 {
+            Some(reply) => Outcome::Success(Refusal(reply.clone())),
+            None => Outcome::Forward(Status::NotFound),
+        }
+    }
+}
+
+/// The request head's size, counted as hyper counts it (request line and header lines).
+fn head_bytes(request: &Request<'_>) -> usize {
+    let line = request.method().as_str().len() + request.uri().to_string().len() + 11;
+    request.headers().iter().fold(line, |total, header| {
+        total + header.name().len() + header.value().len() + 4
+    })
+}
+
+/// The head limit first, then HTTPS redirect and shared secret (`/healthz` exempt), then
+/// the exact path.
+fn check_gate(request: &Request<'_>) -> Result<(), Reply> {
+    if head_bytes(request) > MAX_HEAD_BYTES {
+        tracing::info!(
+            path = request.uri().path().as_str(),
+            "request refused: head too large"
+        );
+        return Err(Reply::json(
+            431,
+            json!({
+                "error": "invalid_request",
+                "error_description": "Request headers are too large",
+            }),
+        ));
+    }
+    let auth = auth(request).ok_or_else(|| not_ready().reply())?;
+    auth.gate(&Head::new(request))
+        .map_err(|error| error.reply())?;
+    // Rocket's router ignores empty segments and a trailing slash and decodes escapes
+    // (`/public/`, `//public`, `/%70ublic`); the contract serves its paths exactly.
+    let path = request.uri().path();
+    if request
+        .rocket()
+        .routes()
+        .any(|route| route.uri.path() == path.as_str())
+    {
+        Ok(())
+    } else {
+        Err(routes::not_found())
+    }
+}
+
+/// Runs [`check_gate`] on every request before routing; a refused request is re-routed to
+/// [`refused`], so no other route and no catcher sees it.
+struct Gate;
+
+#[rocket::async_trait]
+impl Fairing for Gate {
+    fn info(&self) -> Info {
+        Info {
+            name: "HTTPS redirect and shared secret",
+            kind: Kind::Request,
+        }
+    }
+
+    async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
+        request.local_cache(|| Gated(true));
+        if let Err(reply) = check_gate(request) {
+            request.local_cache(|| Stash(Some(reply)));
+            request.set_method(Method::Get);
+            request.set_uri(uri!(refused));
+        }
+    }
+}
+
+/// Answers the gate's refusal (internal: only the [`Gate`] routes requests here).
+#[get("/.refused")]
+fn refused(refusal: Refusal) -> Json {
+    Json(refusal.0)
+}
+
+/// `GET /healthz`: never gated, no credentials.
+#[get("/healthz")]
+fn healthz(api: Api<'_>) -> Json {
+    Json(routes::healthz(api.0))
+}
+
+/// `GET /public`: no credentials (the seed's `public_data`).
+#[get("/public")]
+fn public() -> Json {
+    Json(routes::public())
+}
+
+/// `GET /protected`: a verified bearer token (the seed's `private_data`).
+#[get("/protected")]
+fn protected(user: User) -> Json {
+    Json(routes::protected(&user.0))
+}
+
+/// `GET /admin`: a verified bearer token with the admin role or scope.
+#[get("/admin")]
+fn admin(admin: Admin) -> Json {
+    Json(routes::admin(&admin.0))
+}
+
+/// `GET /me`: a known `X-API-Key` (the seed's `get_me`).
+#[get("/me")]
+fn me(user: KeyUser) -> Json {
+    Json(routes::me(&user.0))
+}
+
+/// `POST /dev/token`; the body is read up to the `bytes` limit ([`MAX_BODY_BYTES`]).
+#[post("/dev/token", data = "<body>")]
+fn dev_token(api: Api<'_>, body: Capped<Vec<u8>>) -> Json {
+    if !body.is_complete() {
+        return Json(routes::payload_too_large());
+    }
+    Json(routes::dev_token(api.0, &body))
+}
+
+/// `GET /.well-known/openid-configuration` (development mode).
+#[get("/.well-known/openid-configuration")]
+fn openid_configuration(api: Api<'_>) -> Json {
+    Json(routes::openid_configuration(api.0))
+}
+
+/// `GET /.well-known/jwks.json` (development mode).
+#[get("/.well-known/jwks.json")]
+fn jwks(api: Api<'_>) -> Json {
+    Json(routes::jwks(api.0))
+}
+
+/// The stashed refusal, else the gate's answer for a request Rocket could not parse (those
+/// skip the fairings), else `fallback`.
+fn answer(request: &Request<'_>, fallback: impl FnOnce() -> Reply) -> Json {
+    if let Some(reply) = &request.local_cache(|| Stash(None)).0 {
+        return Json(reply.clone());
+    }
+    if !request.local_cache(|| Gated(false)).0
+        && let Err(reply) = check_gate(request)
+    {
+        return Json(reply);
+    }
+    Json(fallback())
+}
+
+/// No route matched: `405` with `Allow` when the path exists for other methods, else `404`.
+#[catch(404)]
+fn not_found(request: &Request<'_>) -> Json {
+    answer(request, || {
+        let path = request.uri().path();
+        let mut allow: Vec<&str> = Vec::new();
+        for route in request.rocket().routes() {
+            if route.uri.path() == path.as_str() && route.uri.path() != uri!(refused).path() {
+                allow.push(route.method.as_str());
+                if route.method == Method::Get {
+                    allow.push(Method::Head.as_str());
+                }
+            }
+        }
+        if allow.is_empty() {
+            routes::not_found()
+        } else {
+            routes::method_not_allowed(&allow)
+        }
+    })
+}
+
+/// A body over a limit.
+#[catch(413)]
+fn payload_too_large(request: &Request<'_>) -> Json {
+    answer(request, routes::payload_too_large)
+}
+
+/// Not reachable from client input; answered in JSON all the same.
+#[catch(500)]
+fn internal_error(request: &Request<'_>) -> Json {
+    tracing::error!(path = request.uri().path().as_str(), "internal error");
+    answer(request, || {
+        Reply::json(
+            500,
+            json!({ "error": "server_error", "error_description": "Internal server error" }),
+        )
+    })
+}
+
+/// Every other status: the guard's refusal (401, 403, 400, 308, 503), else a JSON `400`.
+#[catch(default)]
+fn refusal(request: &Request<'_>) -> Json {
+    answer(request, routes::bad_request)
+}
+
+/// Rocket's configuration, built here from the service's own, never from `Rocket.toml` or
+/// `ROCKET_*` variables.
+fn rocket_config(config: &api_auth::Config) -> rocket::Config {
+    rocket::Config {
+        address: config.host,
+        port: config.port,
+        ident: Ident::none(),
+        ip_header: None,
+        limits: Limits::default().limit("bytes", MAX_BODY_BYTES.bytes()),
+        keep_alive: 5,
+        shutdown: rocket::config::Shutdown {
+            // Signals are handled by `server::shutdown_signal`.
+            ctrlc: false,
+            #[cfg(unix)]
+            signals: Default::default(),
+            grace: SHUTDOWN_GRACE_SECS,
+            mercy: 2,
+            ..Default::default()
+        },
+        log_level: LogLevel::Off,
+        cli_colors: false,
+        ..rocket::Config::release_default()
+    }
+}
+
+/// Starts on `PORT` (default 8003) and serves until Ctrl-C or SIGTERM.
+#[tokio::main]
+async fn main() {
+    // Building Rocket installs its logger as the `log` facade, which ignition then turns off
+    // (`log_level: off`). Done before `init_tracing`, it keeps Rocket's own lines out of the
+    // `tracing` output, which would otherwise take them in through its `log` bridge.
+    let rocket = rocket::custom(rocket::Config::release_default());
+    server::init_tracing();
+    let config = server::load_config(8003);
+    let rocket = rocket
+        .configure(rocket_config(&config))
+        .attach(Shield::new())
+        .manage(Service::default())
+        .attach(Gate)
+        .attach(AdHoc::on_liftoff("announce", move |rocket| {
+            Box::pin(async move {
+                let addr = SocketAddr::new(rocket.config().address, rocket.config().port);
+                let auth = server::build_auth(config, addr);
+                if let Some(service) = rocket.state::<Service>() {
+                    let _ = service.0.set(auth.clone());
+                }
+                server::announce(&auth, addr);
+            })
+        }))
+        .mount(
+            "/",
+            rocket::routes![
+                refused,
+                healthz,
+                public,
+                protected,
+                admin,
+                me,
+                dev_token,
+                openid_configuration,
+                jwks
+            ],
+        )
+        .register(
+            "/",
+            rocket::catchers![not_found, payload_too_large, internal_error, refusal],
+        );
+    let rocket = rocket
+        .ignite()
+        .await
+        .unwrap_or_else(|e| server::exit_with(e));
+    let shutdown = rocket.shutdown();
+    tokio::spawn(async move {
+        server::shutdown_signal().await;
+        shutdown.notify();
+    });
+    if let Err(error) = rocket.launch().await {
+        match error.kind() {
+            ErrorKind::Shutdown(..) => tracing::warn!(%error, "connections cut at shutdown"),
+            _ => server::exit_with(error),
+        }
+    }
+}
