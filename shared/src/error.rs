@@ -140,7 +140,7 @@ impl AuthError {
         let description = self.description();
         let mut reply = Reply::json(
             self.status(),
-            json!({ "error": self.code(), "error_description": description }),
+            &json!({ "error": self.code(), "error_description": description }),
         );
         let challenge = match self {
             Self::MissingToken => Some(format!("Bearer realm=\"{REALM}\"")),
@@ -207,7 +207,7 @@ mod tests {
             header(&reply, "www-authenticate"),
             Some("Bearer realm=\"api\"")
         );
-        assert_eq!(reply.body["error"], "missing_token");
+        assert_eq!(reply.body_json()["error"], "missing_token");
     }
 
     #[test]
@@ -220,7 +220,7 @@ mod tests {
                 "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"Token has expired\""
             )
         );
-        assert_eq!(reply.body["error_description"], "Token has expired");
+        assert_eq!(reply.body_json()["error_description"], "Token has expired");
     }
 
     #[test]

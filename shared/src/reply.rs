@@ -1,32 +1,35 @@
 //! A framework-neutral HTTP response: status, headers and a JSON body.
 
+use serde::Serialize;
 use serde_json::Value;
 
 /// What a sample sends back, built by this crate and translated by each framework adapter
-/// into its own response type.
-#[derive(Debug, Clone, PartialEq)]
+/// into its own response type. The body is serialised once, when the reply is built, straight
+/// from borrowed data (no intermediate `Value` tree on the request path).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// HTTP status code.
     pub status: u16,
-    /// Extra headers (`WWW-Authenticate`, `Retry-After`, `Location`); `Content-Type` is implied
-    /// by the JSON body.
+    /// Extra headers (`WWW-Authenticate`, `Retry-After`, `Location`, `Allow`); `Content-Type`
+    /// is implied by the JSON body.
     pub headers: Vec<(&'static str, String)>,
-    /// The JSON body.
-    pub body: Value,
+    body: Vec<u8>,
 }
 
 impl Reply {
     /// A `200 OK` with the given JSON body.
-    pub fn ok(body: Value) -> Self {
+    pub fn ok(body: &impl Serialize) -> Self {
         Self::json(200, body)
     }
 
     /// A response with the given status and JSON body and no extra headers.
-    pub fn json(status: u16, body: Value) -> Self {
+    pub fn json(status: u16, body: &impl Serialize) -> Self {
         Self {
             status,
             headers: Vec::new(),
-            body,
+            // Our bodies are maps with string keys and plain values: serialising them cannot
+            // fail, and an empty body would only be a visible bug, not a hazard.
+            body: serde_json::to_vec(body).unwrap_or_default(),
         }
     }
 
@@ -36,10 +39,19 @@ impl Reply {
         self
     }
 
-    /// The body serialised as JSON bytes.
-    pub fn body_bytes(&self) -> Vec<u8> {
-        // Serialising a `Value` cannot fail: its map keys are always strings.
-        serde_json::to_vec(&self.body).unwrap_or_default()
+    /// The JSON body, serialised.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The JSON body, serialised, taken out of the reply.
+    pub fn into_body(self) -> Vec<u8> {
+        self.body
+    }
+
+    /// The JSON body parsed back into a value (for tests and inspection).
+    pub fn body_json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 }
 
@@ -47,19 +59,21 @@ impl<B: From<Vec<u8>>> From<Reply> for http::Response<B> {
     /// The reply as an `http` 1 response with `Content-Type: application/json`; the type every
     /// framework built on `http` 1 (axum, warp, poem) converts from.
     fn from(reply: Reply) -> Self {
-        let mut response = http::Response::new(B::from(reply.body_bytes()));
-        *response.status_mut() =
+        let status =
             http::StatusCode::from_u16(reply.status).unwrap_or(http::StatusCode::BAD_REQUEST);
-        let headers = response.headers_mut();
-        headers.insert(
+        let headers = reply.headers;
+        let mut response = http::Response::new(B::from(reply.body));
+        *response.status_mut() = status;
+        let map = response.headers_mut();
+        map.insert(
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("application/json"),
         );
-        for (name, value) in reply.headers {
+        for (name, value) in headers {
             // Header values come from this crate (challenges, URLs already parsed as URIs);
             // one that is not a valid header value is dropped rather than sent malformed.
             if let Ok(value) = http::HeaderValue::from_str(&value) {
-                headers.append(http::HeaderName::from_static(name), value);
+                map.append(http::HeaderName::from_static(name), value);
             }
         }
         response

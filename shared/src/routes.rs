@@ -11,12 +11,26 @@
 //! Development mode adds `POST /dev/token`, `GET /.well-known/openid-configuration` and
 //! `GET /.well-known/jwks.json`; outside it they answer 404.
 
+use serde::Serialize;
 use serde_json::json;
 
 use crate::api_keys::ApiKeyUser;
 use crate::auth::Auth;
 use crate::claims::Claims;
 use crate::reply::Reply;
+
+/// A body with one message.
+#[derive(Serialize)]
+struct Message {
+    message: &'static str,
+}
+
+/// A body for a verified request: a message and every claim of the token.
+#[derive(Serialize)]
+struct Granted<'a> {
+    message: &'static str,
+    user: &'a Claims,
+}
 
 /// `GET /healthz`.
 pub const HEALTHZ: &str = "/healthz";
@@ -48,27 +62,35 @@ pub fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
 
 /// The `/healthz` body: always 200, with the key set's state.
 pub fn healthz(auth: &Auth) -> Reply {
-    Reply::ok(json!({ "status": "ok", "keys": auth.key_set_status() }))
+    Reply::ok(&json!({ "status": "ok", "keys": auth.key_set_status() }))
 }
 
 /// The `/public` body.
 pub fn public() -> Reply {
-    Reply::ok(json!({ "message": "Anyone can see this" }))
+    Reply::ok(&Message {
+        message: "Anyone can see this",
+    })
 }
 
 /// The `/protected` body for verified claims.
 pub fn protected(claims: &Claims) -> Reply {
-    Reply::ok(json!({ "message": "Access granted", "user": claims }))
+    Reply::ok(&Granted {
+        message: "Access granted",
+        user: claims,
+    })
 }
 
 /// The `/admin` body for verified claims that carry the admin role.
 pub fn admin(claims: &Claims) -> Reply {
-    Reply::ok(json!({ "message": "Admin access", "user": claims }))
+    Reply::ok(&Granted {
+        message: "Admin access",
+        user: claims,
+    })
 }
 
 /// The `/me` body for an API key's owner.
 pub fn me(user: &ApiKeyUser) -> Reply {
-    Reply::ok(json!({ "user": user.name }))
+    Reply::ok(&json!({ "user": user.name }))
 }
 
 /// A JSON 404: unknown routes, and development routes outside development mode.
@@ -101,7 +123,7 @@ pub fn bad_request() -> Reply {
 fn client_error(status: u16, code: &str, description: &str) -> Reply {
     Reply::json(
         status,
-        json!({ "error": code, "error_description": description }),
+        &json!({ "error": code, "error_description": description }),
     )
 }
 
@@ -110,7 +132,7 @@ pub fn dev_token(auth: &Auth, body: &[u8]) -> Reply {
     #[cfg(feature = "dev-issuer")]
     if let Some(dev) = auth.dev_issuer() {
         return match dev.mint_from_body(body) {
-            Ok(token) => Reply::ok(token),
+            Ok(token) => Reply::ok(&token),
             Err(error) => {
                 tracing::info!(error = error.code(), reason = %error.description(), "dev token refused");
                 error.reply()
@@ -125,7 +147,7 @@ pub fn dev_token(auth: &Auth, body: &[u8]) -> Reply {
 pub fn openid_configuration(auth: &Auth) -> Reply {
     #[cfg(feature = "dev-issuer")]
     if let Some(dev) = auth.dev_issuer() {
-        return Reply::ok(dev.discovery_document());
+        return Reply::ok(&dev.discovery_document());
     }
     let _ = auth;
     not_found()
@@ -135,7 +157,7 @@ pub fn openid_configuration(auth: &Auth) -> Reply {
 pub fn jwks(auth: &Auth) -> Reply {
     #[cfg(feature = "dev-issuer")]
     if let Some(dev) = auth.dev_issuer() {
-        return Reply::ok(dev.jwks().clone());
+        return Reply::ok(dev.jwks());
     }
     let _ = auth;
     not_found()

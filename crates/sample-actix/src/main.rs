@@ -51,7 +51,7 @@ fn respond(reply: Reply) -> HttpResponse {
             response.append_header((HeaderName::from_static(name), value));
         }
     }
-    response.body(reply.body_bytes())
+    response.body(reply.into_body())
 }
 
 /// What the checks read from an actix request: its head, in `http` 0.2 types.

@@ -44,13 +44,16 @@ struct Json(Reply);
 
 impl<'r> Responder<'r, 'static> for Json {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let body = self.0.body_bytes();
+        let Json(mut reply) = self;
+        let status = Status::new(reply.status);
+        let headers = std::mem::take(&mut reply.headers);
+        let body = reply.into_body();
         let mut response = Response::build();
         response
-            .status(Status::new(self.0.status))
+            .status(status)
             .header(ContentType::JSON)
             .sized_body(body.len(), Cursor::new(body));
-        for (name, value) in self.0.headers {
+        for (name, value) in headers {
             response.raw_header_adjoin(name, value);
         }
         response.ok()
@@ -223,7 +226,7 @@ fn check_gate(request: &Request<'_>) -> Result<(), Reply> {
         );
         return Err(Reply::json(
             431,
-            json!({
+            &json!({
                 "error": "invalid_request",
                 "error_description": "Request headers are too large",
             }),
@@ -375,7 +378,7 @@ fn internal_error(request: &Request<'_>) -> Json {
     answer(request, || {
         Reply::json(
             500,
-            json!({ "error": "server_error", "error_description": "Internal server error" }),
+            &json!({ "error": "server_error", "error_description": "Internal server error" }),
         )
     })
 }
