@@ -194,7 +194,8 @@ impl Auth {
         if token.is_empty() {
             return Err(AuthError::InvalidRequest("empty bearer token"));
         }
-        if token.contains([' ', '\t']) {
+        // Bytes, not a char pattern: this scans the whole token on every request.
+        if token.bytes().any(|b| b == b' ' || b == b'\t') {
             return Err(AuthError::InvalidRequest("bearer token contains blanks"));
         }
         Ok(token)
