@@ -24,6 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_run import CLEARED_ENV, Process, TargetError, mint_one, mint_tokens  # noqa: E402
 
 MEMORY_GROWTH_LIMIT = 1.2
+# wrk runs for a fixed window; each of its threads stops sending once it has read its quota
+# of responses, so the window only has to be long enough for the quota to be reached.
+WINDOW_SECS = 15
 # (name, share of requests, share of connections, expected status, token file or None)
 MIX = [("valid", 0.5, 0.5, 200), ("invalid", 0.25, 0.25, 401), ("missing", 0.25, 0.25, 401)]
 
@@ -40,8 +43,8 @@ def run_wrk(args, lua, url, connections, requests, token_file, log):
     env["COMPARE_MAX_RESPONSES"] = str(requests)
     if token_file:
         env["COMPARE_TOKEN_FILE"] = str(token_file)
-    argv = ["wrk", "-t1", f"-c{connections}", "-d120s", "--timeout", "10s", "-s", str(lua), url]
-    run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180)
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{WINDOW_SECS}s", "--timeout", "10s", "-s", str(lua), url]
+    run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=WINDOW_SECS + 60)
     log.write_text(run.stdout + run.stderr)
     line = next((l for l in run.stdout.splitlines() if l.startswith("COMPARE_RESULT ")), None)
     if run.returncode != 0 or line is None:
@@ -70,6 +73,7 @@ def one_run(args, lua, process, files, label, logs):
             statuses = {int(k): v for k, v in data["statuses"].items()}
             errors = {k: v for k, v in data["errors"].items() if k != "status" and v}
             results[name] = {
+                "quota": round(args.requests * share),
                 "expected": expected,
                 "responses": sum(statuses.values()),
                 "statuses": statuses,
@@ -84,6 +88,8 @@ def check(results):
         unexpected = {s: n for s, n in r["statuses"].items() if s != r["expected"]}
         if unexpected:
             problems.append(f"{name}: unexpected statuses {unexpected}")
+        if r["responses"] < r["quota"]:
+            problems.append(f"{name}: {r['responses']} of {r['quota']} responses in {WINDOW_SECS} s")
         if r["transport_errors"]:
             problems.append(f"{name}: transport errors {r['transport_errors']}")
     return problems
