@@ -10,7 +10,7 @@
 //
 // Clients (client_credentials, client_secret_basic, secret `interop-secret`):
 //   rs256, es256, eddsa   access tokens signed with that algorithm
-//   short-lived           RS256 access tokens that expire after 1 second
+//   short-lived           RS256 access tokens that expire after 4 seconds
 // Resources (RFC 8707 resource indicators; access tokens are JWTs with `aud` = resource):
 //   https://api.example.test, https://other.example.test
 
@@ -26,7 +26,7 @@ const CLIENTS = {
   rs256: { alg: 'RS256', ttl: 300 },
   es256: { alg: 'ES256', ttl: 300 },
   eddsa: { alg: 'EdDSA', ttl: 300 },
-  'short-lived': { alg: 'RS256', ttl: 1 },
+  'short-lived': { alg: 'RS256', ttl: 4 },
 };
 
 function privateJwk(type, options, alg) {

@@ -250,7 +250,10 @@ pub async fn interop_oidc_provider(bin: &str) {
         &issuer,
         "fresh short-lived token",
     );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // `exp` is whole seconds: wait until it is safely past, whatever the minting instant.
+    let exp = claim_of(&short, "exp").as_i64().expect("integer exp");
+    let wait = (exp + 1 - crate::keys::now()).max(0);
+    tokio::time::sleep(Duration::from_secs(wait.unsigned_abs())).await;
     assert_401(
         &strict.get_bearer("/protected", &short).await,
         Some("Token has expired"),
@@ -315,14 +318,26 @@ pub async fn interop_oidc_provider_rotation(bin: &str) {
     );
 }
 
-fn kid(token: &str) -> String {
+/// One member of a token's header (`part` 0) or payload (`part` 1).
+fn member_of(token: &str, part: usize, name: &str) -> Value {
     use base64::Engine;
-    let header = token.split('.').next().unwrap_or_default();
+    let encoded = token.split('.').nth(part).unwrap_or_default();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .expect("base64url header");
-    let header: Value = serde_json::from_slice(&bytes).expect("JSON header");
-    header["kid"].as_str().unwrap_or_default().to_owned()
+        .decode(encoded)
+        .expect("base64url part");
+    let object: Value = serde_json::from_slice(&bytes).expect("JSON part");
+    object[name].clone()
+}
+
+fn kid(token: &str) -> String {
+    member_of(token, 0, "kid")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn claim_of(token: &str, name: &str) -> Value {
+    member_of(token, 1, name)
 }
 
 /// Tokens minted by PyJWT with RSA, EC P-256 and Ed25519 keys verify; a token altered after
