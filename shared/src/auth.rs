@@ -90,28 +90,22 @@ impl Auth {
                 config.leeway_secs as i64,
             ))
         });
-        let remote = |location: Location| {
-            let hook = cache.clone().map(|cache| {
-                Box::new(move |removed: &_| cache.drop_keys(removed))
-                    as crate::key_store::RemovedKeysHook
-            });
-            KeyStore::remote(location, config.key_set.clone(), hook)
-                .map_err(|e| ConfigError::new("AUTH_JWKS_URL", format!("HTTP client: {e}")))
+        let location = match &config.key_source {
+            KeySource::Development => None,
+            KeySource::JwksUrl(url) => Some(Location::Jwks(url.clone())),
+            KeySource::Discovery(url) => Some(Location::Discovery(url.clone())),
         };
-        let (keys, issuer, api_keys, dev) = match &config.key_source {
-            KeySource::Development => development(&config, base_url)?,
-            KeySource::JwksUrl(url) => (
-                remote(Location::Jwks(url.clone()))?,
-                config.issuer.clone(),
-                config.api_keys.clone(),
-                None,
-            ),
-            KeySource::Discovery(url) => (
-                remote(Location::Discovery(url.clone()))?,
-                config.issuer.clone(),
-                config.api_keys.clone(),
-                None,
-            ),
+        let (keys, issuer, api_keys, dev) = match location {
+            None => development(&config, base_url)?,
+            Some(location) => {
+                let hook = cache.clone().map(|cache| {
+                    Box::new(move |removed: &_| cache.drop_keys(removed))
+                        as crate::key_store::RemovedKeysHook
+                });
+                let keys = KeyStore::remote(location, config.key_set.clone(), hook)
+                    .map_err(|e| ConfigError::new("AUTH_JWKS_URL", format!("HTTP client: {e}")))?;
+                (keys, config.issuer.clone(), config.api_keys.clone(), None)
+            }
         };
         Ok(Self {
             inner: Arc::new(Inner {
