@@ -220,8 +220,10 @@ async fn not_found() -> HttpResponse {
     respond(routes::not_found())
 }
 
-/// A resource at `path` that answers other methods `405` with `Allow: allow`.
-fn resource(path: &str, allow: &'static [&'static str]) -> actix_web::Resource {
+/// A resource at the contract's `path` that answers other methods `405`, with `Allow` from
+/// the contract's route table.
+fn resource(path: &'static str) -> actix_web::Resource {
+    let allow = routes::allowed_methods(path).unwrap_or_default();
     web::resource(path).default_service(web::to(move || {
         ready(respond(routes::method_not_allowed(allow)))
     }))
@@ -232,27 +234,24 @@ fn get() -> Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
-/// The methods of a `GET` route.
-const GET: &[&str] = &["GET", "HEAD"];
-
 /// Every route of the contract.
 fn configure(cfg: &mut web::ServiceConfig) {
     let bearer = || from_fn(verify_bearer);
-    cfg.service(resource(routes::HEALTHZ, GET).route(get().to(healthz)))
-        .service(resource(routes::PUBLIC, GET).route(get().to(public)))
-        .service(resource(routes::PROTECTED, GET).route(get().to(protected).wrap(bearer())))
+    cfg.service(resource(routes::HEALTHZ).route(get().to(healthz)))
+        .service(resource(routes::PUBLIC).route(get().to(public)))
+        .service(resource(routes::PROTECTED).route(get().to(protected).wrap(bearer())))
         .service(
-            resource(routes::ADMIN, GET)
+            resource(routes::ADMIN)
                 .route(get().to(admin).wrap(from_fn(require_admin)).wrap(bearer())),
         )
-        .service(resource(routes::ME, GET).route(get().to(me)))
+        .service(resource(routes::ME).route(get().to(me)))
         .service(
-            resource(routes::DEV_TOKEN, &["POST"])
+            resource(routes::DEV_TOKEN)
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .route(web::post().to(dev_token)),
         )
-        .service(resource(routes::OPENID_CONFIGURATION, GET).route(get().to(openid_configuration)))
-        .service(resource(routes::JWKS, GET).route(get().to(jwks)));
+        .service(resource(routes::OPENID_CONFIGURATION).route(get().to(openid_configuration)))
+        .service(resource(routes::JWKS).route(get().to(jwks)));
 }
 
 /// Starts on `PORT` (default 8002) and serves until Ctrl-C or SIGTERM.

@@ -208,9 +208,10 @@ impl<'r> FromRequest<'r> for Refusal {
     }
 }
 
-/// The request head's size, counted as hyper counts it (request line and header lines).
-fn head_bytes(request: &Request<'_>) -> usize {
-    let line = request.method().as_str().len() + request.uri().to_string().len() + 11;
+/// The request head's size, counted as hyper counts it (request line and header lines);
+/// `target` is the request target as [`Head`] already spelled it out.
+fn head_bytes(request: &Request<'_>, target: &str) -> usize {
+    let line = request.method().as_str().len() + target.len() + 11;
     request.headers().iter().fold(line, |total, header| {
         total + header.name().len() + header.value().len() + 4
     })
@@ -219,7 +220,8 @@ fn head_bytes(request: &Request<'_>) -> usize {
 /// The head limit first, then HTTPS redirect and shared secret (`/healthz` exempt), then
 /// the exact path.
 fn check_gate(request: &Request<'_>) -> Result<(), Reply> {
-    if head_bytes(request) > MAX_HEAD_BYTES {
+    let head = Head::new(request);
+    if head_bytes(request, head.path_and_query()) > MAX_HEAD_BYTES {
         tracing::info!(
             path = request.uri().path().as_str(),
             "request refused: head too large"
@@ -233,16 +235,10 @@ fn check_gate(request: &Request<'_>) -> Result<(), Reply> {
         ));
     }
     let auth = auth(request).ok_or_else(|| not_ready().reply())?;
-    auth.gate(&Head::new(request))
-        .map_err(|error| error.reply())?;
+    auth.gate(&head).map_err(|error| error.reply())?;
     // Rocket's router ignores empty segments and a trailing slash and decodes escapes
     // (`/public/`, `//public`, `/%70ublic`); the contract serves its paths exactly.
-    let path = request.uri().path();
-    if request
-        .rocket()
-        .routes()
-        .any(|route| route.uri.path() == path.as_str())
-    {
+    if routes::allowed_methods(request.uri().path().as_str()).is_some() {
         Ok(())
     } else {
         Err(routes::not_found())
@@ -347,20 +343,9 @@ fn answer(request: &Request<'_>, fallback: impl FnOnce() -> Reply) -> Json {
 #[catch(404)]
 fn not_found(request: &Request<'_>) -> Json {
     answer(request, || {
-        let path = request.uri().path();
-        let mut allow: Vec<&str> = Vec::new();
-        for route in request.rocket().routes() {
-            if route.uri.path() == path.as_str() && route.uri.path() != uri!(refused).path() {
-                allow.push(route.method.as_str());
-                if route.method == Method::Get {
-                    allow.push(Method::Head.as_str());
-                }
-            }
-        }
-        if allow.is_empty() {
-            routes::not_found()
-        } else {
-            routes::method_not_allowed(&allow)
+        match routes::allowed_methods(request.uri().path().as_str()) {
+            Some(allow) => routes::method_not_allowed(allow),
+            None => routes::not_found(),
         }
     })
 }
