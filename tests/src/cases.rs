@@ -51,6 +51,20 @@ async fn remote(bin: &str, env: &[(&str, &str)]) -> Remote {
     remote_with(bin, standard_jwks(), env).await
 }
 
+/// A sample verifying against `idp`'s key set URL directly (no discovery), with its issuer.
+async fn sample_on_jwks_url(bin: &str, idp: &Idp) -> Sample {
+    let issuer = idp.issuer();
+    let url = idp.jwks_url();
+    Sample::start(
+        bin,
+        &[
+            ("AUTH_JWKS_URL", url.as_str()),
+            ("AUTH_ISSUER", issuer.as_str()),
+        ],
+    )
+    .await
+}
+
 /// Claims that pass every check for `issuer`.
 fn claims(issuer: &str) -> Value {
     json!({ "sub": "alice", "iss": issuer, "iat": now(), "exp": now() + 300 })
@@ -1203,17 +1217,11 @@ pub async fn provider_down_at_startup(bin: &str) {
 /// A key set that never yields a usable key: 503, never 500 or 200.
 pub async fn no_usable_keys(bin: &str) {
     for mode in [Mode::Garbage, Mode::Status(500), Mode::Huge] {
-        let r = remote(bin, &[]).await;
-        r.idp.set_mode(mode.clone());
-        // The start-up fetch may have succeeded before the mode changed: use a fresh one.
+        // The provider misbehaves before the sample's first fetch.
         let idp = Idp::start(standard_jwks()).await;
         idp.set_mode(mode.clone());
         let issuer = idp.issuer();
-        let s = Sample::start(
-            bin,
-            &[("AUTH_JWKS_URL", &idp.jwks_url()), ("AUTH_ISSUER", &issuer)],
-        )
-        .await;
+        let s = sample_on_jwks_url(bin, &idp).await;
         let resp = s
             .get_bearer("/protected", &mint(&keys().rsa, &claims(&issuer)))
             .await;
@@ -1282,15 +1290,7 @@ pub async fn concurrent_first_requests_share_one_fetch(bin: &str) {
     let idp = Idp::start(standard_jwks()).await;
     idp.set_delay(Duration::from_millis(700));
     let issuer = idp.issuer();
-    let url = idp.jwks_url();
-    let s = Sample::start(
-        bin,
-        &[
-            ("AUTH_JWKS_URL", url.as_str()),
-            ("AUTH_ISSUER", issuer.as_str()),
-        ],
-    )
-    .await;
+    let s = sample_on_jwks_url(bin, &idp).await;
     let token = mint(&keys().ec256, &claims(&issuer));
     let statuses =
         futures_util::future::join_all((0..1000).map(|_| s.get_bearer("/protected", &token))).await;
@@ -1443,15 +1443,7 @@ pub async fn hanging_provider_is_bounded(bin: &str) {
     let idp = Idp::start(standard_jwks()).await;
     idp.set_mode(Mode::Hang);
     let issuer = idp.issuer();
-    let url = idp.jwks_url();
-    let s = Sample::start(
-        bin,
-        &[
-            ("AUTH_JWKS_URL", url.as_str()),
-            ("AUTH_ISSUER", issuer.as_str()),
-        ],
-    )
-    .await;
+    let s = sample_on_jwks_url(bin, &idp).await;
     let started = Instant::now();
     let resp = s
         .get_bearer("/protected", &mint(&keys().rsa, &claims(&issuer)))
