@@ -63,7 +63,16 @@ pub struct KeySetPolicy {
     pub max_body_bytes: usize,
     /// Most keys kept from one document; the rest are skipped with a warning.
     pub max_keys: usize,
+    /// How far, in percent either way, each background refresh (and each retry after a
+    /// failed one) is moved at random from its schedule, so that replicas started together
+    /// do not fetch together. Default 10; `0` disables; at most
+    /// [`MAX_REFRESH_JITTER_PERCENT`] is applied.
+    pub refresh_jitter_percent: u8,
 }
+
+/// The largest accepted [`KeySetPolicy::refresh_jitter_percent`]: a refresh still happens
+/// between 40 % and 100 % + 20 % of the lifetime.
+pub const MAX_REFRESH_JITTER_PERCENT: u8 = 50;
 
 impl Default for KeySetPolicy {
     fn default() -> Self {
@@ -77,6 +86,7 @@ impl Default for KeySetPolicy {
             request_timeout: Duration::from_secs(5),
             max_body_bytes: 1024 * 1024,
             max_keys: 100,
+            refresh_jitter_percent: 10,
         }
     }
 }
@@ -213,6 +223,7 @@ impl Config {
             refetch_cooldown: secs("AUTH_JWKS_COOLDOWN_SECS", defaults.refetch_cooldown)?,
             max_stale: secs("AUTH_JWKS_MAX_STALE_SECS", defaults.max_stale)?,
             min_ttl: secs("AUTH_JWKS_MIN_TTL_SECS", defaults.min_ttl)?,
+            refresh_jitter_percent: parse_jitter(get("AUTH_JWKS_REFRESH_JITTER_PCT"))?,
             ..defaults
         };
         let token_cache_size = parse_number(
@@ -268,6 +279,18 @@ fn parse_number<T: std::str::FromStr>(
             .parse()
             .map_err(|_| ConfigError::new(var, "not a valid number")),
     }
+}
+
+fn parse_jitter(value: Option<String>) -> Result<u8, ConfigError> {
+    const VAR: &str = "AUTH_JWKS_REFRESH_JITTER_PCT";
+    let percent = parse_number(value, VAR, KeySetPolicy::default().refresh_jitter_percent)?;
+    if percent > MAX_REFRESH_JITTER_PERCENT {
+        return Err(ConfigError::new(
+            VAR,
+            format!("must be between 0 and {MAX_REFRESH_JITTER_PERCENT}"),
+        ));
+    }
+    Ok(percent)
 }
 
 fn parse_http_url(value: &str, var: &'static str) -> Result<Url, ConfigError> {
@@ -354,9 +377,20 @@ mod tests {
             ("AUTH_HS256_SECRET", "short"),
             ("FORCE_HTTPS", "maybe"),
             ("API_KEYS", "no-colon"),
+            ("AUTH_JWKS_REFRESH_JITTER_PCT", "51"),
+            ("AUTH_JWKS_REFRESH_JITTER_PCT", "-1"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");
+        }
+    }
+
+    #[test]
+    fn refresh_jitter_defaults_to_ten_percent_and_can_be_disabled() {
+        assert_eq!(config(&[]).unwrap().key_set.refresh_jitter_percent, 10);
+        for (value, percent) in [("0", 0), ("50", 50), (" 25 ", 25)] {
+            let c = config(&[("AUTH_JWKS_REFRESH_JITTER_PCT", value)]).unwrap();
+            assert_eq!(c.key_set.refresh_jitter_percent, percent, "{value}");
         }
     }
 

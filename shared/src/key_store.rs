@@ -18,7 +18,7 @@ use serde::Serialize;
 use url::Url;
 
 use crate::algorithm::Algorithm;
-use crate::config::KeySetPolicy;
+use crate::config::{KeySetPolicy, MAX_REFRESH_JITTER_PERCENT};
 use crate::error::{AuthError, TokenError};
 use crate::jwk::{Fingerprint, KeySet, Selection, VerifyingKey, parse_jwks};
 
@@ -319,48 +319,70 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Refreshes ahead of expiry, and retries with backoff after a failure, for as long as
-/// the store exists.
+/// the store exists. Each scheduled refresh is moved by a fresh random draw (see
+/// [`jittered`]), so replicas started together drift apart instead of fetching together.
 async fn refresh_loop(store: Weak<Inner>) {
+    let mut draw = fastrand::f64();
     loop {
         let delay = {
             let Some(inner) = store.upgrade() else { return };
             let Some(remote) = &inner.remote else { return };
-            next_refresh_in(&inner, remote)
+            next_refresh_in(&inner, remote, draw)
         };
         tokio::time::sleep(delay).await;
         let Some(inner) = store.upgrade() else { return };
         let due = inner
             .remote
             .as_ref()
-            .is_some_and(|r| next_refresh_in(&inner, r).is_zero());
+            .is_some_and(|r| next_refresh_in(&inner, r, draw).is_zero());
         if due {
             let refresh = KeyStore { inner }.refresh();
             let _ = refresh.await;
+            draw = fastrand::f64();
         }
     }
 }
 
-fn next_refresh_in(inner: &Inner, remote: &Remote) -> Duration {
+/// Time until the next background refresh, with the schedule moved by `draw` (uniform in
+/// `[0, 1)`, see [`jittered`]). The same draw gives the same schedule, so the loop can
+/// re-check after sleeping whether the refresh is due.
+fn next_refresh_in(inner: &Inner, remote: &Remote, draw: f64) -> Duration {
     let state = lock(&remote.state);
     if state.in_flight.is_some() {
         // Poll again shortly; the running fetch will settle the schedule.
         return Duration::from_millis(250);
     }
+    let jitter = remote.policy.refresh_jitter_percent;
     let since_attempt = state.last_attempt.map_or(Duration::MAX, |at| at.elapsed());
     if state.failures > 0 {
-        // Exponential backoff from 1 s, never longer than the shortest allowed lifetime.
+        // Exponential backoff from 1 s, never longer than the shortest allowed lifetime
+        // (plus jitter).
         let cap = remote
             .policy
             .min_ttl
             .clamp(Duration::from_secs(1), Duration::from_secs(60));
         let backoff = Duration::from_secs(1u64 << state.failures.min(6)).min(cap);
-        return backoff.saturating_sub(since_attempt);
+        return jittered(backoff, jitter, draw).saturating_sub(since_attempt);
     }
     match inner.current.load().as_ref() {
         // Refresh at 80 % of the lifetime: routine refreshes never make a request wait.
-        Some(loaded) => (loaded.ttl.mul_f32(0.8)).saturating_sub(loaded.fetched_at.elapsed()),
+        Some(loaded) => jittered(loaded.ttl.mul_f32(0.8), jitter, draw)
+            .saturating_sub(loaded.fetched_at.elapsed()),
         None => Duration::ZERO,
     }
+}
+
+/// `delay` moved by up to `percent` % of itself either way (capped at
+/// [`MAX_REFRESH_JITTER_PERCENT`]); `draw`, uniform in `[0, 1)`, picks where: 0 is the
+/// earliest, 0.5 the unmoved delay. `percent` 0 returns `delay` exactly. Never negative;
+/// a result too large for a `Duration` falls back to the unmoved delay.
+fn jittered(delay: Duration, percent: u8, draw: f64) -> Duration {
+    if percent == 0 {
+        return delay;
+    }
+    let spread = f64::from(percent.min(MAX_REFRESH_JITTER_PERCENT)) / 100.0;
+    let factor = 1.0 + spread * (2.0 * draw.clamp(0.0, 1.0) - 1.0);
+    Duration::try_from_secs_f64(delay.as_secs_f64() * factor).unwrap_or(delay)
 }
 
 async fn fetch_and_install(inner: &Inner) -> FetchResult {
@@ -525,5 +547,120 @@ mod tests {
         assert_eq!(max_age("MAX-AGE=\"60\""), Some(Duration::from_secs(60)));
         assert_eq!(max_age("no-cache"), None);
         assert_eq!(max_age("max-age=-5"), None);
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn no_jitter_gives_exactly_the_scheduled_delay() {
+        for delay in [Duration::ZERO, Duration::from_millis(48_123), Duration::MAX] {
+            for draw in [0.0, 0.25, 0.5, 0.999_999, f64::NAN] {
+                assert_eq!(jittered(delay, 0, draw), delay, "{delay:?} {draw}");
+            }
+        }
+    }
+
+    #[test]
+    fn jitter_stays_within_its_bounds_and_spreads() {
+        let delay = Duration::from_secs(48);
+        let (low, high) = (delay.mul_f64(0.9), delay.mul_f64(1.1));
+        let mut rng = fastrand::Rng::with_seed(7);
+        let delays: Vec<Duration> = (0..1000).map(|_| jittered(delay, 10, rng.f64())).collect();
+        assert!(
+            delays.iter().all(|d| (low..=high).contains(d)),
+            "{delays:?}"
+        );
+        let distinct: HashSet<Duration> = delays.iter().copied().collect();
+        assert!(
+            distinct.len() > 900,
+            "only {} distinct delays",
+            distinct.len()
+        );
+        // Both ends of the range are reached, not just a narrow band around the middle.
+        assert!(delays.iter().any(|d| *d < delay.mul_f64(0.91)));
+        assert!(delays.iter().any(|d| *d > delay.mul_f64(1.09)));
+        assert_eq!(jittered(delay, 10, 0.0), low);
+        assert_eq!(jittered(delay, 10, 0.5), delay);
+    }
+
+    #[test]
+    fn jitter_never_goes_negative_or_overflows() {
+        assert_eq!(jittered(Duration::ZERO, 50, 0.0), Duration::ZERO);
+        // Above the cap, the cap applies: at most half the delay earlier.
+        assert_eq!(jittered(10 * SECOND, u8::MAX, 0.0), 5 * SECOND);
+        // Out-of-range draws are clamped, and a meaningless one leaves the delay unmoved.
+        assert_eq!(jittered(10 * SECOND, 10, -3.0), 9 * SECOND);
+        assert_eq!(jittered(10 * SECOND, 10, 7.0), 11 * SECOND);
+        assert_eq!(jittered(10 * SECOND, 10, f64::NAN), 10 * SECOND);
+        // Too long to move later: unmoved rather than a panic.
+        assert_eq!(jittered(Duration::MAX, 50, 0.999), Duration::MAX);
+        assert!(jittered(Duration::MAX, 50, 0.0) < Duration::MAX);
+    }
+
+    /// A remote store (never started) holding a set fetched just now with this lifetime,
+    /// and the instant taken just before "now".
+    fn store_with(policy: KeySetPolicy, ttl: Duration, failures: u32) -> (Inner, Instant) {
+        let location = Location::Jwks(Url::parse("http://127.0.0.1:9/keys").unwrap());
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        let state = FetchState {
+            failures,
+            last_attempt: Some(Instant::now()),
+            ..FetchState::default()
+        };
+        let inner = Inner {
+            current: ArcSwapOption::from_pointee(Loaded {
+                keys: KeySet::default(),
+                fetched_at: Instant::now(),
+                ttl,
+            }),
+            remote: Some(Remote {
+                location,
+                client,
+                policy,
+                runtime: tokio::runtime::Handle::current(),
+                state: Mutex::new(state),
+                on_removed: None,
+            }),
+        };
+        (inner, started)
+    }
+
+    /// Asserts the schedule for `draw` is `expected` less the time elapsed since `started`
+    /// (within a millisecond of float rounding), however slowly the test runs.
+    fn assert_schedule(store: &(Inner, Instant), draw: f64, expected: Duration) {
+        let (inner, started) = store;
+        let actual = next_refresh_in(inner, inner.remote.as_ref().unwrap(), draw);
+        let earliest = expected.saturating_sub(started.elapsed());
+        let rounding = Duration::from_millis(1);
+        assert!(
+            actual + rounding >= earliest && actual <= expected + rounding,
+            "draw {draw}: {actual:?} is not {expected:?} less the time elapsed"
+        );
+    }
+
+    #[tokio::test]
+    async fn routine_refreshes_are_moved_by_the_draw() {
+        let ttl = 100 * SECOND;
+        let jittered_store = store_with(KeySetPolicy::default(), ttl, 0);
+        assert_schedule(&jittered_store, 0.0, 72 * SECOND);
+        assert_schedule(&jittered_store, 0.5, 80 * SECOND);
+        assert_schedule(&jittered_store, 0.75, 84 * SECOND);
+        let steady = KeySetPolicy {
+            refresh_jitter_percent: 0,
+            ..KeySetPolicy::default()
+        };
+        let unjittered_store = store_with(steady, ttl, 0);
+        for draw in [0.0, 0.5, 0.99] {
+            assert_schedule(&unjittered_store, draw, 80 * SECOND);
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_after_a_failure_are_moved_by_the_draw() {
+        // Two failures: the backoff is 4 s.
+        let store = store_with(KeySetPolicy::default(), 100 * SECOND, 2);
+        assert_schedule(&store, 0.0, Duration::from_millis(3600));
+        assert_schedule(&store, 0.999_999, Duration::from_millis(4400));
     }
 }

@@ -37,7 +37,7 @@ pub use algorithm::Algorithm;
 pub use api_keys::{ApiKeyUser, ApiKeys};
 pub use auth::Auth;
 pub use claims::Claims;
-pub use config::{Config, ConfigError, KeySetPolicy, KeySource};
+pub use config::{Config, ConfigError, KeySetPolicy, KeySource, MAX_REFRESH_JITTER_PERCENT};
 #[cfg(feature = "dev-issuer")]
 pub use dev_issuer::{DevIssuer, DevKeyType};
 pub use error::{AuthError, TokenError};
