@@ -15,6 +15,7 @@
 mod algorithm;
 mod api_keys;
 mod auth;
+mod builder;
 mod claims;
 mod config;
 #[cfg(feature = "dev-issuer")]
@@ -23,8 +24,12 @@ mod error;
 #[cfg(feature = "hyper-server")]
 pub mod http1;
 mod https;
+mod issuer;
 mod jwk;
 mod key_store;
+#[cfg(feature = "tower")]
+mod layer;
+mod pem;
 mod reply;
 mod request;
 pub mod routes;
@@ -36,12 +41,16 @@ mod token_cache;
 pub use algorithm::Algorithm;
 pub use api_keys::{ApiKeyUser, ApiKeys};
 pub use auth::Auth;
-pub use claims::Claims;
-pub use config::{Config, ConfigError, KeySetPolicy, KeySource};
+pub use builder::{AuthBuilder, BuildError, MAX_LEEWAY};
+pub use claims::{Claims, ClaimsError, RegisteredClaims};
+pub use config::{Config, ConfigError, KeySetPolicy};
 #[cfg(feature = "dev-issuer")]
 pub use dev_issuer::{DevIssuer, DevKeyType};
 pub use error::{AuthError, TokenError};
+pub use issuer::{Issuer, KeySource, PemKey};
 pub use jwk::{KeySet, parse_jwks};
 pub use key_store::KeySetStatus;
+#[cfg(feature = "tower")]
+pub use layer::{AuthBody, AuthLayer, AuthService};
 pub use reply::Reply;
 pub use request::{HttpRequestHead, RepeatedHeader, RequestHead};
