@@ -8,20 +8,15 @@ use crate::algorithm::{Algorithm, AlgorithmSet};
 use crate::api_keys::{ApiKeyUser, ApiKeys};
 use crate::builder::AuthBuilder;
 use crate::claims::Claims;
-use crate::config::{Config, ConfigError, KeySource};
 #[cfg(feature = "dev-issuer")]
 use crate::dev_issuer::DevIssuer;
 use crate::error::{AuthError, TokenError};
 use crate::https::redirect_target;
-use crate::issuer::Issuer;
 use crate::key_store::{KeySetStatus, KeyStore};
 use crate::request::RequestHead;
 use crate::shared_secret::SharedSecret;
 use crate::token::{self, ClaimRules};
 use crate::token_cache::{CachedToken, TokenCache, unix_now};
-
-/// The route that is never gated, so that load balancers can probe it.
-pub const HEALTH_PATH: &str = "/healthz";
 
 /// The keys of one accepted issuer (`iss: None`: keys whose tokens' `iss` is not checked).
 pub(crate) struct IssuerKeys {
@@ -40,6 +35,7 @@ pub(crate) struct Settings {
     pub(crate) api_keys: Option<ApiKeys>,
     pub(crate) shared_secret: Option<SharedSecret>,
     pub(crate) force_https: bool,
+    pub(crate) ungated_paths: Vec<String>,
     #[cfg(feature = "dev-issuer")]
     pub(crate) dev: Option<DevIssuer>,
 }
@@ -96,59 +92,6 @@ impl Auth {
         }
     }
 
-    /// Builds the layer from the sample contract's configuration. `base_url` is the
-    /// server's own URL, which becomes the issuer in development mode. Must run inside a
-    /// Tokio runtime: a remote key set starts fetching at once, in the background.
-    pub fn new(config: Config, base_url: &str) -> Result<Self, ConfigError> {
-        let mut builder = Auth::builder()
-            .leeway(std::time::Duration::from_secs(config.leeway_secs))
-            .algorithms(
-                config
-                    .algorithms()
-                    .into_iter()
-                    .filter(|a| *a != Algorithm::HS256),
-            )
-            .force_https(config.force_https)
-            .key_set_policy(config.key_set.clone())
-            .token_cache_size(config.token_cache_size)
-            .max_token_bytes(config.max_token_bytes);
-        if let Some(audience) = &config.audience {
-            builder = builder.audience(audience.clone());
-        }
-        if let Some(secret) = &config.hs256_secret {
-            builder = builder.hs256_secret(secret.clone());
-        }
-        if let Some(secret) = &config.shared_secret {
-            builder = builder.shared_secret(secret.clone());
-        }
-        let mut api_keys = config.api_keys.clone();
-        let var = match &config.key_source {
-            KeySource::Development => "AUTH_ISSUER",
-            KeySource::JwksUrl(_) => "AUTH_JWKS_URL",
-            KeySource::Discovery(_) => "AUTH_ISSUER",
-        };
-        builder = match (&config.key_source, &config.issuer) {
-            (KeySource::Development, _) => development(builder, &config, base_url, &mut api_keys)?,
-            (KeySource::JwksUrl(url), Some(iss)) => builder.issuer(
-                Issuer::new(iss, crate::KeySource::JwksUrl(url.clone()))
-                    .map_err(|e| ConfigError::new(var, e.to_string()))?,
-            ),
-            (KeySource::JwksUrl(url), None) => {
-                builder.keys_without_issuer(crate::KeySource::JwksUrl(url.clone()))
-            }
-            (KeySource::Discovery(_), iss) => builder.issuer(
-                Issuer::discover(iss.as_deref().unwrap_or_default())
-                    .map_err(|e| ConfigError::new(var, e.to_string()))?,
-            ),
-        };
-        if let Some(keys) = api_keys {
-            builder = builder.api_keys(keys);
-        }
-        builder
-            .build()
-            .map_err(|e| ConfigError::new(var, e.to_string()))
-    }
-
     /// Whether the embedded development issuer is active.
     pub fn is_development(&self) -> bool {
         #[cfg(feature = "dev-issuer")]
@@ -163,10 +106,10 @@ impl Auth {
         self.inner.dev.as_ref()
     }
 
-    /// The gates every route but `/healthz` passes first: the HTTPS redirect, then the
-    /// shared secret.
+    /// The gates every request passes first, but on the [ungated
+    /// paths](crate::AuthBuilder::ungated_paths): the HTTPS redirect, then the shared secret.
     pub fn gate(&self, request: &impl RequestHead) -> Result<(), AuthError> {
-        if request.path() == HEALTH_PATH {
+        if self.inner.ungated_paths.iter().any(|p| p == request.path()) {
             return Ok(());
         }
         let result = self.check_gates(request);
@@ -394,34 +337,6 @@ impl Auth {
             .next()
             .unwrap_or_else(KeySetStatus::none)
     }
-}
-
-/// Development mode for [`Auth::new`]: the embedded issuer, its demo API key unless
-/// `API_KEYS` is set.
-#[cfg(feature = "dev-issuer")]
-fn development(
-    builder: AuthBuilder,
-    config: &Config,
-    base_url: &str,
-    api_keys: &mut Option<ApiKeys>,
-) -> Result<AuthBuilder, ConfigError> {
-    let dev = DevIssuer::generate(base_url, config.audience.clone())
-        .map_err(|e| ConfigError::new("AUTH_ISSUER", e.to_string()))?;
-    api_keys.get_or_insert_with(|| ApiKeys::single("demo", dev.demo_api_key()));
-    Ok(builder.development(dev))
-}
-
-#[cfg(not(feature = "dev-issuer"))]
-fn development(
-    _builder: AuthBuilder,
-    _config: &Config,
-    _base_url: &str,
-    _api_keys: &mut Option<ApiKeys>,
-) -> Result<AuthBuilder, ConfigError> {
-    Err(ConfigError::new(
-        "AUTH_ISSUER",
-        "unset, and this build has no development issuer: set AUTH_ISSUER or AUTH_JWKS_URL",
-    ))
 }
 
 fn log_refusal<T>(path: &str, result: Result<T, AuthError>) -> Result<T, AuthError> {

@@ -9,12 +9,12 @@ use jsonwebtoken::DecodingKey;
 use crate::algorithm::{Algorithm, AlgorithmSet};
 use crate::api_keys::ApiKeys;
 use crate::auth::{Auth, IssuerKeys, Settings};
-use crate::config::KeySetPolicy;
 #[cfg(feature = "dev-issuer")]
 use crate::dev_issuer::DevIssuer;
 use crate::issuer::{Issuer, KeySource};
 use crate::jwk::{JwksError, KeySet, parse_jwks};
 use crate::key_store::{KeyStore, Location, RemovedKeysHook};
+use crate::policy::KeySetPolicy;
 use crate::shared_secret::SharedSecret;
 use crate::token::ClaimRules;
 use crate::token_cache::TokenCache;
@@ -113,6 +113,7 @@ pub enum BuildError {
 /// | [`api_keys`](Self::api_keys) | none: every API key is refused |
 /// | [`shared_secret`](Self::shared_secret) | none: no gate |
 /// | [`force_https`](Self::force_https) | `false` |
+/// | [`ungated_paths`](Self::ungated_paths) | none: the gate applies to every path |
 /// | [`key_set_policy`](Self::key_set_policy) | [`KeySetPolicy::default`] (10 s refetch cooldown, 24 h stale allowance, 2 s / 5 s timeouts, 1 MiB body limit) |
 /// | [`http_client`](Self::http_client) | a client of this crate's (3 redirects at most, never `https` to `http`) |
 /// | [`token_cache_size`](Self::token_cache_size) | 10,000 tokens |
@@ -145,6 +146,7 @@ pub struct AuthBuilder {
     api_keys: Option<ApiKeys>,
     shared_secret: Option<SharedSecret>,
     force_https: bool,
+    ungated_paths: Vec<String>,
     key_set_policy: KeySetPolicy,
     http_client: Option<reqwest::Client>,
     token_cache_size: usize,
@@ -165,6 +167,7 @@ impl Default for AuthBuilder {
             api_keys: None,
             shared_secret: None,
             force_https: false,
+            ungated_paths: Vec::new(),
             key_set_policy: KeySetPolicy::default(),
             http_client: None,
             token_cache_size: 10_000,
@@ -260,6 +263,14 @@ impl AuthBuilder {
         self
     }
 
+    /// Paths [`Auth::gate`] always lets through (health, readiness and metrics probes, which
+    /// a load balancer calls without the gateway's secret). Compared byte for byte with the
+    /// request path.
+    pub fn ungated_paths<P: Into<String>>(mut self, paths: impl IntoIterator<Item = P>) -> Self {
+        self.ungated_paths = paths.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// How remote key sets are fetched, cached and refreshed.
     pub fn key_set_policy(mut self, policy: KeySetPolicy) -> Self {
         self.key_set_policy = policy;
@@ -349,6 +360,7 @@ impl AuthBuilder {
             api_keys: self.api_keys,
             shared_secret: self.shared_secret,
             force_https: self.force_https,
+            ungated_paths: self.ungated_paths,
             #[cfg(feature = "dev-issuer")]
             dev: self.development,
         }))

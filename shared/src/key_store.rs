@@ -18,9 +18,9 @@ use serde::Serialize;
 use url::Url;
 
 use crate::algorithm::Algorithm;
-use crate::config::KeySetPolicy;
 use crate::error::{AuthError, TokenError};
 use crate::jwk::{Fingerprint, KeySet, Selection, VerifyingKey, parse_jwks};
+use crate::policy::KeySetPolicy;
 
 /// Where a remote key set is found.
 #[derive(Debug, Clone)]

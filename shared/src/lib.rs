@@ -79,12 +79,10 @@ mod api_keys;
 mod auth;
 mod builder;
 mod claims;
-mod config;
+mod credential_error;
 #[cfg(feature = "dev-issuer")]
 mod dev_issuer;
 mod error;
-#[cfg(feature = "hyper-server")]
-pub mod http1;
 mod https;
 mod issuer;
 mod jwk;
@@ -92,10 +90,9 @@ mod key_store;
 #[cfg(feature = "tower")]
 mod layer;
 mod pem;
+mod policy;
 mod reply;
 mod request;
-pub mod routes;
-pub mod server;
 mod shared_secret;
 mod token;
 mod token_cache;
@@ -105,7 +102,7 @@ pub use api_keys::{ApiKeyUser, ApiKeys};
 pub use auth::Auth;
 pub use builder::{AuthBuilder, BuildError, MAX_LEEWAY};
 pub use claims::{Claims, ClaimsError, RegisteredClaims};
-pub use config::{Config, ConfigError, KeySetPolicy};
+pub use credential_error::CredentialError;
 #[cfg(feature = "dev-issuer")]
 pub use dev_issuer::{DevIssuer, DevKeyType};
 pub use error::{AuthError, TokenError};
@@ -114,5 +111,7 @@ pub use jwk::{KeySet, parse_jwks};
 pub use key_store::KeySetStatus;
 #[cfg(feature = "tower")]
 pub use layer::{AuthBody, AuthLayer, AuthService};
+pub use policy::KeySetPolicy;
 pub use reply::Reply;
 pub use request::{HttpRequestHead, RepeatedHeader, RequestHead};
+pub use shared_secret::SharedSecret;

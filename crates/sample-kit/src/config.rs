@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::algorithm::{Algorithm, AlgorithmSet};
-use crate::api_keys::ApiKeys;
-use crate::shared_secret::SharedSecret;
+use api_auth::{
+    Algorithm, ApiKeys, Auth, AuthBuilder, DevIssuer, Issuer, KeySetPolicy, SharedSecret,
+};
 
 /// A configuration value that cannot be used; the message names the variable and never
 /// repeats a secret's value.
@@ -42,45 +42,6 @@ pub enum KeySource {
     Discovery(Url),
 }
 
-/// How the key set is cached and refreshed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeySetPolicy {
-    /// Minimum time between two fetches triggered by requests (unknown `kid`, no keys).
-    pub refetch_cooldown: Duration,
-    /// How long the last good key set keeps serving while refreshes fail.
-    pub max_stale: Duration,
-    /// Lower clamp of the `Cache-Control: max-age` lifetime.
-    pub min_ttl: Duration,
-    /// Upper clamp of the `Cache-Control: max-age` lifetime.
-    pub max_ttl: Duration,
-    /// Lifetime when the response has no `max-age`.
-    pub default_ttl: Duration,
-    /// TCP connect timeout of a fetch.
-    pub connect_timeout: Duration,
-    /// Whole-request timeout of a fetch.
-    pub request_timeout: Duration,
-    /// Largest key set document accepted.
-    pub max_body_bytes: usize,
-    /// Most keys kept from one document; the rest are skipped with a warning.
-    pub max_keys: usize,
-}
-
-impl Default for KeySetPolicy {
-    fn default() -> Self {
-        Self {
-            refetch_cooldown: Duration::from_secs(10),
-            max_stale: Duration::from_secs(24 * 3600),
-            min_ttl: Duration::from_secs(60),
-            max_ttl: Duration::from_secs(24 * 3600),
-            default_ttl: Duration::from_secs(600),
-            connect_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(5),
-            max_body_bytes: 1024 * 1024,
-            max_keys: 100,
-        }
-    }
-}
-
 /// The validated configuration of one sample process.
 #[derive(Clone)]
 pub struct Config {
@@ -94,10 +55,10 @@ pub struct Config {
     pub key_source: KeySource,
     /// `AUTH_AUDIENCE`: a value `aud` must contain, when set.
     pub audience: Option<String>,
-    pub(crate) algorithms: AlgorithmSet,
+    algorithms: Vec<Algorithm>,
     /// `AUTH_LEEWAY_SECS`: clock skew allowed on `exp` and `nbf`.
     pub leeway_secs: u64,
-    pub(crate) hs256_secret: Option<Vec<u8>>,
+    hs256_secret: Option<Vec<u8>>,
     /// `API_KEYS`: the accepted API keys (`None`: unset).
     pub api_keys: Option<ApiKeys>,
     /// `SHARED_SECRET`: the gateway's secret (`None`: no gate).
@@ -194,10 +155,16 @@ impl Config {
         let algorithms = parse_algorithms(get("AUTH_ALGORITHMS"), hs256_secret.is_some())?;
         let leeway_secs = parse_number(get("AUTH_LEEWAY_SECS"), "AUTH_LEEWAY_SECS", 30)?;
 
-        let api_keys = get("API_KEYS").map(|s| ApiKeys::parse(&s)).transpose()?;
+        let api_keys = get("API_KEYS")
+            .map(|s| ApiKeys::parse(&s))
+            .transpose()
+            .map_err(|e| ConfigError::new("API_KEYS", e.to_string()))?;
         let shared_secret = match raw("SHARED_SECRET") {
             None => None,
-            Some(s) => Some(SharedSecret::new(&s)?),
+            Some(s) => Some(
+                SharedSecret::new(&s)
+                    .map_err(|e| ConfigError::new("SHARED_SECRET", e.to_string()))?,
+            ),
         };
         let force_https = match get("FORCE_HTTPS").as_deref().map(str::trim) {
             None | Some("0" | "false" | "no" | "off") => false,
@@ -247,12 +214,74 @@ impl Config {
 
     /// The accepted algorithms (HS256 included when `AUTH_HS256_SECRET` is set).
     pub fn algorithms(&self) -> Vec<Algorithm> {
-        self.algorithms.iter().collect()
+        self.algorithms.clone()
     }
 
     /// Whether this process runs the embedded development issuer.
     pub fn is_development(&self) -> bool {
         self.key_source == KeySource::Development
+    }
+
+    /// Builds the verifier through the library's builder. `base_url` is the server's own
+    /// URL, which becomes the issuer in development mode. Must run inside a Tokio runtime: a
+    /// remote key set starts fetching at once, in the background.
+    pub fn build_auth(&self, base_url: &str) -> Result<Auth, ConfigError> {
+        let mut builder = Auth::builder()
+            .leeway(Duration::from_secs(self.leeway_secs))
+            .algorithms(
+                self.algorithms
+                    .iter()
+                    .copied()
+                    .filter(|a| *a != Algorithm::HS256),
+            )
+            .force_https(self.force_https)
+            .ungated_paths(crate::routes::UNGATED)
+            .key_set_policy(self.key_set.clone())
+            .token_cache_size(self.token_cache_size)
+            .max_token_bytes(self.max_token_bytes);
+        if let Some(audience) = &self.audience {
+            builder = builder.audience(audience.clone());
+        }
+        if let Some(secret) = &self.hs256_secret {
+            builder = builder.hs256_secret(secret.clone());
+        }
+        if let Some(secret) = &self.shared_secret {
+            builder = builder.shared_secret(secret.clone());
+        }
+        let mut api_keys = self.api_keys.clone();
+        let var = match &self.key_source {
+            KeySource::JwksUrl(_) => "AUTH_JWKS_URL",
+            KeySource::Development | KeySource::Discovery(_) => "AUTH_ISSUER",
+        };
+        let invalid = |e: api_auth::BuildError| ConfigError::new(var, e.to_string());
+        builder = match (&self.key_source, &self.issuer) {
+            (KeySource::Development, _) => self.development(builder, base_url, &mut api_keys)?,
+            (KeySource::JwksUrl(url), Some(iss)) => builder.issuer(
+                Issuer::new(iss, api_auth::KeySource::JwksUrl(url.clone())).map_err(invalid)?,
+            ),
+            (KeySource::JwksUrl(url), None) => {
+                builder.keys_without_issuer(api_auth::KeySource::JwksUrl(url.clone()))
+            }
+            (KeySource::Discovery(_), iss) => builder
+                .issuer(Issuer::discover(iss.as_deref().unwrap_or_default()).map_err(invalid)?),
+        };
+        if let Some(keys) = api_keys {
+            builder = builder.api_keys(keys);
+        }
+        builder.build().map_err(invalid)
+    }
+
+    /// Development mode: the embedded issuer, and its demo API key unless `API_KEYS` is set.
+    fn development(
+        &self,
+        builder: AuthBuilder,
+        base_url: &str,
+        api_keys: &mut Option<ApiKeys>,
+    ) -> Result<AuthBuilder, ConfigError> {
+        let dev = DevIssuer::generate(base_url, self.audience.clone())
+            .map_err(|e| ConfigError::new("AUTH_ISSUER", e.to_string()))?;
+        api_keys.get_or_insert_with(|| ApiKeys::single("demo", dev.demo_api_key()));
+        Ok(builder.development(dev))
     }
 }
 
@@ -278,12 +307,15 @@ fn parse_http_url(value: &str, var: &'static str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-fn parse_algorithms(value: Option<String>, has_secret: bool) -> Result<AlgorithmSet, ConfigError> {
+fn parse_algorithms(
+    value: Option<String>,
+    has_secret: bool,
+) -> Result<Vec<Algorithm>, ConfigError> {
     const VAR: &str = "AUTH_ALGORITHMS";
-    let mut set: AlgorithmSet = match value {
-        None => Algorithm::ASYMMETRIC.into_iter().collect(),
+    let mut set: Vec<Algorithm> = match value {
+        None => Algorithm::ASYMMETRIC.to_vec(),
         Some(list) => {
-            let mut set = AlgorithmSet::default();
+            let mut set = Vec::new();
             for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                 let alg = Algorithm::from_name(name).ok_or_else(|| {
                     ConfigError::new(VAR, format!("unknown or unsupported algorithm {name:?}"))
@@ -294,16 +326,18 @@ fn parse_algorithms(value: Option<String>, has_secret: bool) -> Result<Algorithm
                         "HS256 needs AUTH_HS256_SECRET to be set",
                     ));
                 }
-                set.insert(alg);
+                if !set.contains(&alg) {
+                    set.push(alg);
+                }
             }
-            if set == AlgorithmSet::default() {
+            if set.is_empty() {
                 return Err(ConfigError::new(VAR, "lists no algorithm"));
             }
             set
         }
     };
-    if has_secret {
-        set.insert(Algorithm::HS256);
+    if has_secret && !set.contains(&Algorithm::HS256) {
+        set.push(Algorithm::HS256);
     }
     Ok(set)
 }

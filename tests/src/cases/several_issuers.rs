@@ -51,15 +51,25 @@ pub async fn several_issuers_accepted(bin: &str) {
             .await,
         "issuer A, EC key",
     );
-    let resp = s.get_bearer("/protected", &signed_by_b(&claims(&iss_b))).await;
+    let resp = s
+        .get_bearer("/protected", &signed_by_b(&claims(&iss_b)))
+        .await;
     assert_granted(&resp, "issuer B");
     assert_eq!(resp.json["user"]["iss"], iss_b.as_str());
     let health = s.get("/healthz", &[]).await;
-    let issuers = health.json["issuers"].as_array().cloned().unwrap_or_default();
-    let named: Vec<&str> = issuers.iter().filter_map(|i| i["issuer"].as_str()).collect();
+    let issuers = health.json["issuers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let named: Vec<&str> = issuers
+        .iter()
+        .filter_map(|i| i["issuer"].as_str())
+        .collect();
     assert_eq!(named, [iss_a.as_str(), iss_b.as_str()], "{}", health.text);
     assert!(
-        issuers.iter().all(|i| i["count"].as_u64().is_some_and(|n| n > 0)),
+        issuers
+            .iter()
+            .all(|i| i["count"].as_u64().is_some_and(|n| n > 0)),
         "{}",
         health.text
     );
@@ -141,7 +151,9 @@ pub async fn several_issuers_outage_is_isolated(bin: &str) {
     let (a, b) = two_providers().await;
     a.stop();
     let s = sample_for(bin, &[&a, &b]).await;
-    let resp = s.get_bearer("/protected", &signed_by_b(&claims(&b.issuer()))).await;
+    let resp = s
+        .get_bearer("/protected", &signed_by_b(&claims(&b.issuer())))
+        .await;
     assert_granted(&resp, "B while A is down");
     let resp = s
         .get_bearer("/protected", &mint(&keys().rsa, &claims(&a.issuer())))
@@ -161,11 +173,20 @@ pub async fn several_issuers_startup_errors(bin: &str) {
             ],
             "AUTH_JWKS_URL",
         ),
-        (vec![("AUTH_ISSUER", "https://a.example,,https://b.example")], "AUTH_ISSUER"),
-        (vec![("AUTH_ISSUER", "https://a.example,https://a.example")], "AUTH_ISSUER"),
+        (
+            vec![("AUTH_ISSUER", "https://a.example,,https://b.example")],
+            "AUTH_ISSUER",
+        ),
+        (
+            vec![("AUTH_ISSUER", "https://a.example,https://a.example")],
+            "AUTH_ISSUER",
+        ),
     ] {
         let (code, stderr) = Sample::start_failure(bin, &env).await;
         assert!(code.is_some_and(|c| c != 0), "{env:?} started");
-        assert!(stderr.contains(var), "{env:?}: error does not name {var}:\n{stderr}");
+        assert!(
+            stderr.contains(var),
+            "{env:?}: error does not name {var}:\n{stderr}"
+        );
     }
 }
