@@ -37,9 +37,9 @@ pub enum KeySource {
     Development,
     /// `AUTH_JWKS_URL`: fetch this key set.
     JwksUrl(Url),
-    /// Only `AUTH_ISSUER`: the `jwks_uri` of its OpenID discovery document, else
-    /// `{issuer}/.well-known/jwks.json`.
-    Discovery(Url),
+    /// Only `AUTH_ISSUER`: for each issuer, the `jwks_uri` of its OpenID discovery document,
+    /// else `{issuer}/.well-known/jwks.json`.
+    Discovery,
 }
 
 /// The validated configuration of one sample process.
@@ -49,8 +49,9 @@ pub struct Config {
     pub host: IpAddr,
     /// `PORT`: port to bind; `0` picks a free one.
     pub port: u16,
-    /// `AUTH_ISSUER`: the exact `iss` every token must carry, when set.
-    pub issuer: Option<String>,
+    /// `AUTH_ISSUER`: the issuers whose tokens are accepted (each token's `iss` must be
+    /// exactly one of them); empty when unset.
+    pub issuers: Vec<String>,
     /// Where keys come from (`AUTH_ISSUER`, `AUTH_JWKS_URL`, or development mode).
     pub key_source: KeySource,
     /// `AUTH_AUDIENCE`: a value `aud` must contain, when set.
@@ -78,7 +79,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("host", &self.host)
             .field("port", &self.port)
-            .field("issuer", &self.issuer)
+            .field("issuers", &self.issuers)
             .field("key_source", &self.key_source)
             .field("audience", &self.audience)
             .field("algorithms", &self.algorithms())
@@ -124,18 +125,23 @@ impl Config {
         };
         let port = parse_number(get("PORT"), "PORT", default_port)?;
 
-        let issuer = get("AUTH_ISSUER").map(|s| s.trim().to_owned());
-        let issuer_url = issuer
-            .as_deref()
-            .map(|s| parse_http_url(s, "AUTH_ISSUER"))
-            .transpose()?;
+        let issuers = match get("AUTH_ISSUER") {
+            None => Vec::new(),
+            Some(list) => parse_issuers(&list)?,
+        };
         let jwks_url = get("AUTH_JWKS_URL")
             .map(|s| parse_http_url(s.trim(), "AUTH_JWKS_URL"))
             .transpose()?;
-        let key_source = match (jwks_url, issuer_url) {
-            (Some(url), _) => KeySource::JwksUrl(url),
-            (None, Some(issuer)) => KeySource::Discovery(issuer),
-            (None, None) => KeySource::Development,
+        let key_source = match jwks_url {
+            Some(_) if issuers.len() > 1 => {
+                return Err(ConfigError::new(
+                    "AUTH_JWKS_URL",
+                    "names one key set, but AUTH_ISSUER lists several issuers, each with its own",
+                ));
+            }
+            Some(url) => KeySource::JwksUrl(url),
+            None if issuers.is_empty() => KeySource::Development,
+            None => KeySource::Discovery,
         };
 
         let audience = get("AUTH_AUDIENCE").map(|s| s.trim().to_owned());
@@ -188,7 +194,7 @@ impl Config {
             10_000,
         )?;
 
-        if issuer.is_none() && matches!(key_source, KeySource::JwksUrl(_)) {
+        if issuers.is_empty() && matches!(key_source, KeySource::JwksUrl(_)) {
             tracing::warn!(
                 "AUTH_JWKS_URL is set without AUTH_ISSUER: the iss claim is not checked"
             );
@@ -197,7 +203,7 @@ impl Config {
         Ok(Self {
             host,
             port,
-            issuer,
+            issuers,
             key_source,
             audience,
             algorithms,
@@ -251,19 +257,27 @@ impl Config {
         let mut api_keys = self.api_keys.clone();
         let var = match &self.key_source {
             KeySource::JwksUrl(_) => "AUTH_JWKS_URL",
-            KeySource::Development | KeySource::Discovery(_) => "AUTH_ISSUER",
+            KeySource::Development | KeySource::Discovery => "AUTH_ISSUER",
         };
         let invalid = |e: api_auth::BuildError| ConfigError::new(var, e.to_string());
-        builder = match (&self.key_source, &self.issuer) {
+        builder = match (&self.key_source, self.issuers.as_slice()) {
             (KeySource::Development, _) => self.development(builder, base_url, &mut api_keys)?,
-            (KeySource::JwksUrl(url), Some(iss)) => builder.issuer(
-                Issuer::new(iss, api_auth::KeySource::JwksUrl(url.clone())).map_err(invalid)?,
-            ),
-            (KeySource::JwksUrl(url), None) => {
+            (KeySource::JwksUrl(url), []) => {
                 builder.keys_without_issuer(api_auth::KeySource::JwksUrl(url.clone()))
             }
-            (KeySource::Discovery(_), iss) => builder
-                .issuer(Issuer::discover(iss.as_deref().unwrap_or_default()).map_err(invalid)?),
+            (KeySource::JwksUrl(url), issuers) => {
+                for iss in issuers {
+                    let source = api_auth::KeySource::JwksUrl(url.clone());
+                    builder = builder.issuer(Issuer::new(iss, source).map_err(invalid)?);
+                }
+                builder
+            }
+            (KeySource::Discovery, issuers) => {
+                for iss in issuers {
+                    builder = builder.issuer(Issuer::discover(iss).map_err(invalid)?);
+                }
+                builder
+            }
         };
         if let Some(keys) = api_keys {
             builder = builder.api_keys(keys);
@@ -297,6 +311,27 @@ fn parse_number<T: std::str::FromStr>(
             .parse()
             .map_err(|_| ConfigError::new(var, "not a valid number")),
     }
+}
+
+/// `AUTH_ISSUER`: one issuer URL, or several separated by commas; each kept exactly as
+/// written (it is compared byte for byte with `iss`), none empty, none twice.
+fn parse_issuers(list: &str) -> Result<Vec<String>, ConfigError> {
+    const VAR: &str = "AUTH_ISSUER";
+    let mut issuers: Vec<String> = Vec::new();
+    for (index, entry) in list.split(',').map(str::trim).enumerate() {
+        if entry.is_empty() {
+            return Err(ConfigError::new(
+                VAR,
+                format!("entry {} of the list is empty", index + 1),
+            ));
+        }
+        parse_http_url(entry, VAR)?;
+        if issuers.iter().any(|known| known == entry) {
+            return Err(ConfigError::new(VAR, format!("{entry:?} is listed twice")));
+        }
+        issuers.push(entry.to_owned());
+    }
+    Ok(issuers)
 }
 
 fn parse_http_url(value: &str, var: &'static str) -> Result<Url, ConfigError> {
@@ -370,8 +405,31 @@ mod tests {
     #[test]
     fn issuer_alone_means_discovery() {
         let c = config(&[("AUTH_ISSUER", "https://idp.example/tenant")]).unwrap();
-        assert!(matches!(c.key_source, KeySource::Discovery(_)));
-        assert_eq!(c.issuer.as_deref(), Some("https://idp.example/tenant"));
+        assert!(matches!(c.key_source, KeySource::Discovery));
+        assert_eq!(c.issuers, ["https://idp.example/tenant"]);
+    }
+
+    #[test]
+    fn several_issuers() {
+        let c = config(&[("AUTH_ISSUER", "https://a.example, https://b.example/t")]).unwrap();
+        assert_eq!(c.issuers, ["https://a.example", "https://b.example/t"]);
+        for list in [
+            "https://a.example,,https://b.example",
+            "https://a.example,https://a.example",
+            "https://a.example,",
+        ] {
+            assert_eq!(
+                config(&[("AUTH_ISSUER", list)]).unwrap_err().var,
+                "AUTH_ISSUER",
+                "{list}"
+            );
+        }
+        let err = config(&[
+            ("AUTH_ISSUER", "https://a.example,https://b.example"),
+            ("AUTH_JWKS_URL", "https://a.example/keys"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "AUTH_JWKS_URL");
     }
 
     #[test]

@@ -62,7 +62,12 @@ pub fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
 
 /// The `/healthz` body: always 200, with the key set's state.
 pub fn healthz(auth: &Auth) -> Reply {
-    Reply::ok(&json!({ "status": "ok", "keys": auth.key_set_status() }))
+    let issuers = auth.key_sets();
+    Reply::ok(&json!({
+        "status": "ok",
+        "keys": issuers.first(),
+        "issuers": issuers,
+    }))
 }
 
 /// The `/public` body.
