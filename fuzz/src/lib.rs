@@ -12,12 +12,11 @@
 //! `401 invalid_token` with a well-formed challenge, never a panic, a `5xx` or an acceptance
 //! that breaks a rule.
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use api_auth::{Auth, AuthError, Claims, Config};
+use api_auth::{Auth, AuthError, Claims, DevIssuer, Issuer, KeySetPolicy, KeySource};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
@@ -62,18 +61,11 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn config_from(vars: &[(&str, &str)]) -> Config {
-    let map: HashMap<&str, &str> = vars.iter().copied().collect();
-    Config::from_lookup(8001, |name| map.get(name).map(|v| (*v).to_owned()))
-        .expect("the fuzzing configuration is valid")
-}
-
-/// An [`Auth`] in development mode with the token cache disabled (`AUTH_TOKEN_CACHE_SIZE=0`).
+/// An [`Auth`] with the embedded development issuer and the token cache disabled.
 pub fn development_auth(runtime: &Runtime) -> Auth {
-    let config = config_from(&[("AUTH_TOKEN_CACHE_SIZE", "0")]);
-    assert!(config.is_development());
+    let dev = DevIssuer::generate("http://127.0.0.1:8001", None).expect("development issuer");
     runtime
-        .block_on(async { Auth::new(config, "http://127.0.0.1:8001") })
+        .block_on(async { Auth::builder().development(dev).token_cache_size(0).build() })
         .expect("development mode starts")
 }
 
@@ -365,16 +357,21 @@ impl StructuredHarness {
         let runtime = runtime();
         let keys = SigningKeys::generate();
         let jwks_url = serve_json(keys.jwks().to_string(), "/jwks.json");
-        let config = config_from(&[
-            ("AUTH_ISSUER", ISSUER),
-            ("AUTH_JWKS_URL", &jwks_url),
-            ("AUTH_AUDIENCE", AUDIENCE),
-            ("AUTH_HS256_SECRET", HS256_SECRET),
-            ("AUTH_TOKEN_CACHE_SIZE", "0"),
-            ("AUTH_JWKS_COOLDOWN_SECS", "86400"),
-        ]);
+        let source = KeySource::jwks_url(&jwks_url).expect("JWKS URL");
+        let policy = KeySetPolicy {
+            refetch_cooldown: Duration::from_secs(86_400),
+            ..KeySetPolicy::default()
+        };
         let auth = runtime
-            .block_on(async { Auth::new(config, "http://127.0.0.1:0") })
+            .block_on(async {
+                Auth::builder()
+                    .issuer(Issuer::new(ISSUER, source)?)
+                    .audience(AUDIENCE)
+                    .hs256_secret(HS256_SECRET)
+                    .token_cache_size(0)
+                    .key_set_policy(policy)
+                    .build()
+            })
             .expect("the remote key set configuration is valid");
         let harness = Self {
             runtime,

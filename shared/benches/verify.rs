@@ -15,7 +15,7 @@
 
 use std::hint::black_box;
 
-use api_auth::{ApiKeys, Auth, Config};
+use api_auth::{ApiKeys, Auth, Issuer, KeySource};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
 use aws_lc_rs::signature::{
@@ -129,16 +129,13 @@ fn serve_jwks(runtime: &Runtime, keys: &[BenchKey]) -> String {
 /// An [`Auth`] verifying against `jwks_url`, with `cache_size` tokens remembered, whose key
 /// set is loaded (by verifying `warm_up` once).
 fn auth(runtime: &Runtime, jwks_url: &str, cache_size: usize, warm_up: &str) -> Auth {
-    let cache_size = cache_size.to_string();
-    let config = Config::from_lookup(0, |name| match name {
-        "AUTH_ISSUER" => Some(ISSUER.to_owned()),
-        "AUTH_JWKS_URL" => Some(jwks_url.to_owned()),
-        "AUTH_TOKEN_CACHE_SIZE" => Some(cache_size.clone()),
-        _ => None,
-    })
-    .expect("configuration");
     let _context = runtime.enter();
-    let auth = Auth::new(config, "http://127.0.0.1:0").expect("Auth");
+    let source = KeySource::jwks_url(jwks_url).expect("JWKS URL");
+    let auth = Auth::builder()
+        .issuer(Issuer::new(ISSUER, source).expect("issuer"))
+        .token_cache_size(cache_size)
+        .build()
+        .expect("Auth");
     runtime
         .block_on(auth.verify(warm_up))
         .expect("the warm-up token verifies");

@@ -162,14 +162,6 @@ impl AlgorithmSet {
     pub(crate) fn contains(self, alg: Algorithm) -> bool {
         self.0 & Self::bit(alg) != 0
     }
-
-    /// The members, in declaration order.
-    pub(crate) fn iter(self) -> impl Iterator<Item = Algorithm> {
-        Algorithm::ASYMMETRIC
-            .into_iter()
-            .chain([Algorithm::HS256])
-            .filter(move |a| self.contains(*a))
-    }
 }
 
 impl FromIterator<Algorithm> for AlgorithmSet {

@@ -5,7 +5,7 @@ use std::fmt;
 use aws_lc_rs::digest::{SHA256, digest};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
-use crate::config::ConfigError;
+use crate::credential_error::CredentialError;
 
 type Digest = [u8; 32];
 
@@ -38,31 +38,22 @@ impl fmt::Debug for ApiKeys {
 
 impl ApiKeys {
     /// Parses `name:key,name:key` (the `API_KEYS` format).
-    pub fn parse(list: &str) -> Result<Self, ConfigError> {
+    pub fn parse(list: &str) -> Result<Self, CredentialError> {
         let mut keys = Self {
             entries: Vec::new(),
         };
         for (index, pair) in list.split(',').enumerate() {
             let pair = pair.trim();
             let Some((name, key)) = pair.split_once(':') else {
-                return Err(ConfigError::new(
-                    "API_KEYS",
-                    format!("entry {} is not name:key", index + 1),
-                ));
+                return Err(CredentialError::NotNameKey(index + 1));
             };
             let (name, key) = (name.trim(), key.trim());
             if name.is_empty() || key.is_empty() {
-                return Err(ConfigError::new(
-                    "API_KEYS",
-                    format!("entry {} has an empty name or key", index + 1),
-                ));
+                return Err(CredentialError::EmptyEntry(index + 1));
             }
             let digest = sha256(key.as_bytes());
             if keys.entries.iter().any(|(_, d)| *d == digest) {
-                return Err(ConfigError::new(
-                    "API_KEYS",
-                    format!("entry {} repeats another entry's key", index + 1),
-                ));
+                return Err(CredentialError::RepeatedKey(index + 1));
             }
             keys.entries.push((name.to_owned(), digest));
         }

@@ -6,130 +6,98 @@ use jsonwebtoken::DecodingKey;
 
 use crate::algorithm::{Algorithm, AlgorithmSet};
 use crate::api_keys::{ApiKeyUser, ApiKeys};
+use crate::builder::AuthBuilder;
 use crate::claims::Claims;
-use crate::config::{Config, ConfigError, KeySource};
 #[cfg(feature = "dev-issuer")]
 use crate::dev_issuer::DevIssuer;
 use crate::error::{AuthError, TokenError};
 use crate::https::redirect_target;
-use crate::key_store::{KeySetStatus, KeyStore, Location};
+use crate::key_store::{KeySetStatus, KeyStore};
 use crate::request::RequestHead;
 use crate::shared_secret::SharedSecret;
 use crate::token::{self, ClaimRules};
 use crate::token_cache::{CachedToken, TokenCache, unix_now};
 
-/// The route that is never gated, so that load balancers can probe it.
-pub const HEALTH_PATH: &str = "/healthz";
-
-struct Inner {
-    algorithms: AlgorithmSet,
-    rules: ClaimRules,
-    max_token_bytes: usize,
-    keys: KeyStore,
-    hs256: Option<DecodingKey>,
-    cache: Option<Arc<TokenCache>>,
-    api_keys: Option<ApiKeys>,
-    shared_secret: Option<SharedSecret>,
-    force_https: bool,
-    dev: Option<Dev>,
+/// The keys of one accepted issuer (`iss: None`: keys whose tokens' `iss` is not checked).
+pub(crate) struct IssuerKeys {
+    pub(crate) iss: Option<String>,
+    pub(crate) keys: KeyStore,
 }
 
-/// The development issuer, or a type with no values when it is not compiled in.
-#[cfg(feature = "dev-issuer")]
-type Dev = DevIssuer;
-#[cfg(not(feature = "dev-issuer"))]
-type Dev = std::convert::Infallible;
-
-/// What development mode sets up: the key store, the issuer, the API keys and the issuer itself.
-type Sources = (KeyStore, Option<String>, Option<ApiKeys>, Option<Dev>);
-
-#[cfg(feature = "dev-issuer")]
-fn development(config: &Config, base_url: &str) -> Result<Sources, ConfigError> {
-    let dev = DevIssuer::generate(base_url, config.audience.clone())
-        .map_err(|e| ConfigError::new("AUTH_ISSUER", e.to_string()))?;
-    let api_keys = config
-        .api_keys
-        .clone()
-        .or_else(|| Some(ApiKeys::single("demo", dev.demo_api_key())));
-    let keys = KeyStore::fixed(dev.key_set());
-    Ok((keys, Some(dev.issuer().to_owned()), api_keys, Some(dev)))
+/// Everything [`crate::AuthBuilder::build`] hands over, checked.
+pub(crate) struct Settings {
+    pub(crate) algorithms: AlgorithmSet,
+    pub(crate) rules: ClaimRules,
+    pub(crate) max_token_bytes: usize,
+    pub(crate) issuers: Vec<IssuerKeys>,
+    pub(crate) hs256: Option<DecodingKey>,
+    pub(crate) cache: Option<Arc<TokenCache>>,
+    pub(crate) api_keys: Option<ApiKeys>,
+    pub(crate) shared_secret: Option<SharedSecret>,
+    pub(crate) force_https: bool,
+    pub(crate) ungated_paths: Vec<String>,
+    #[cfg(feature = "dev-issuer")]
+    pub(crate) dev: Option<DevIssuer>,
 }
 
-#[cfg(not(feature = "dev-issuer"))]
-fn development(_config: &Config, _base_url: &str) -> Result<Sources, ConfigError> {
-    Err(ConfigError::new(
-        "AUTH_ISSUER",
-        "unset, and this build has no development issuer: set AUTH_ISSUER or AUTH_JWKS_URL",
-    ))
-}
-
-/// The authentication layer of one service: token verification, API keys, shared secret
-/// and HTTPS redirect, configured once. Clones share everything.
+/// The authentication layer of one service: token verification against one or more
+/// issuers, API keys, the gateway's shared secret and the HTTPS redirect, configured once
+/// through [`Auth::builder`]. Clones share everything (one key cache, one token cache).
+///
+/// ```
+/// use api_auth::{Auth, Issuer, KeySource};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let auth = Auth::builder()
+///     .issuer(Issuer::discover("https://login.example.com/tenant")?)
+///     .audience("orders-api")
+///     .build()?;
+///
+/// // In a handler, with any `RequestHead` (here over `http` types):
+/// let request = http::Request::get("/orders")
+///     .header("authorization", "Bearer not-a-token")
+///     .body(())?;
+/// let head = api_auth::HttpRequestHead::new(request.headers(), request.uri());
+/// let refusal = auth.authenticate(&head).await.unwrap_err();
+/// assert_eq!(refusal.status(), 401);
+/// assert_eq!(refusal.code(), "invalid_token");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Auth {
-    inner: Arc<Inner>,
+    inner: Arc<Settings>,
 }
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let issuers: Vec<_> = self.inner.issuers.iter().map(|i| &i.iss).collect();
         f.debug_struct("Auth")
-            .field("issuer", &self.inner.rules.issuer)
+            .field("issuers", &issuers)
             .field("development", &self.is_development())
             .finish_non_exhaustive()
     }
 }
 
 impl Auth {
-    /// Builds the layer. `base_url` is the server's own URL, which becomes the issuer in
-    /// development mode. Must run inside a Tokio runtime: a remote key set starts fetching
-    /// at once, in the background.
-    pub fn new(config: Config, base_url: &str) -> Result<Self, ConfigError> {
-        let cache = (config.token_cache_size > 0).then(|| {
-            Arc::new(TokenCache::new(
-                config.token_cache_size,
-                config.leeway_secs as i64,
-            ))
-        });
-        let location = match &config.key_source {
-            KeySource::Development => None,
-            KeySource::JwksUrl(url) => Some(Location::Jwks(url.clone())),
-            KeySource::Discovery(url) => Some(Location::Discovery(url.clone())),
-        };
-        let (keys, issuer, api_keys, dev) = match location {
-            None => development(&config, base_url)?,
-            Some(location) => {
-                let hook = cache.clone().map(|cache| {
-                    Box::new(move |removed: &_| cache.drop_keys(removed))
-                        as crate::key_store::RemovedKeysHook
-                });
-                let keys = KeyStore::remote(location, config.key_set.clone(), hook)
-                    .map_err(|e| ConfigError::new("AUTH_JWKS_URL", format!("HTTP client: {e}")))?;
-                (keys, config.issuer.clone(), config.api_keys.clone(), None)
-            }
-        };
-        Ok(Self {
-            inner: Arc::new(Inner {
-                algorithms: config.algorithms,
-                rules: ClaimRules {
-                    issuer,
-                    audience: config.audience.clone(),
-                    leeway_secs: config.leeway_secs as i64,
-                },
-                max_token_bytes: config.max_token_bytes,
-                keys,
-                hs256: config.hs256_secret.as_deref().map(DecodingKey::from_secret),
-                cache,
-                api_keys,
-                shared_secret: config.shared_secret.clone(),
-                force_https: config.force_https,
-                dev,
-            }),
-        })
+    /// Starts configuring an [`Auth`]; see [`AuthBuilder`] for every option and its default.
+    pub fn builder() -> AuthBuilder {
+        AuthBuilder::default()
+    }
+
+    pub(crate) fn from_settings(settings: Settings) -> Self {
+        Self {
+            inner: Arc::new(settings),
+        }
     }
 
     /// Whether the embedded development issuer is active.
     pub fn is_development(&self) -> bool {
-        self.inner.dev.is_some()
+        #[cfg(feature = "dev-issuer")]
+        return self.inner.dev.is_some();
+        #[cfg(not(feature = "dev-issuer"))]
+        false
     }
 
     /// The development issuer, in development mode.
@@ -138,10 +106,10 @@ impl Auth {
         self.inner.dev.as_ref()
     }
 
-    /// The gates every route but `/healthz` passes first: the HTTPS redirect, then the
-    /// shared secret.
+    /// The gates every request passes first, but on the [ungated
+    /// paths](crate::AuthBuilder::ungated_paths): the HTTPS redirect, then the shared secret.
     pub fn gate(&self, request: &impl RequestHead) -> Result<(), AuthError> {
-        if request.path() == HEALTH_PATH {
+        if self.inner.ungated_paths.iter().any(|p| p == request.path()) {
             return Ok(());
         }
         let result = self.check_gates(request);
@@ -206,7 +174,23 @@ impl Auth {
     }
 
     /// Verifies a compact JWS token: every rule of RFC 7515, 7519 and 8725 this crate
-    /// enforces, then the claim checks. Repeated tokens are served from the token cache.
+    /// enforces, then the claim checks. The token's `iss` picks the issuer (and so the key
+    /// set) before any key is looked up. Repeated tokens are served from the token cache.
+    ///
+    /// ```
+    /// use api_auth::{Auth, AuthError, KeySource, TokenError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), api_auth::BuildError> {
+    /// # let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+    /// let auth = Auth::builder()
+    ///     .issuer(api_auth::Issuer::new("https://gateway.example", KeySource::jwks_document(jwks))?)
+    ///     .build()?;
+    /// let refused = auth.verify("a.b.c").await.unwrap_err();
+    /// assert!(matches!(refused, AuthError::InvalidToken(TokenError::Malformed(_))));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         let inner = &*self.inner;
         if token.len() > inner.max_token_bytes {
@@ -216,8 +200,13 @@ impl Auth {
         if let (Some(cache), Some(digest)) = (&inner.cache, &digest)
             && let Some(hit) = cache.get(digest)
         {
-            // Served again only while the key that verified it is still in the set.
-            if hit.key.is_none_or(|fp| inner.keys.holds_key(&fp)) {
+            // Served again only while the key that verified it is still in its issuer's set.
+            let key_held = match (hit.key, inner.issuers.get(hit.issuer)) {
+                (None, _) => true,
+                (Some(fp), Some(issuer)) => issuer.keys.holds_key(&fp),
+                (Some(_), None) => false,
+            };
+            if key_held {
                 token::check_time(hit.exp, hit.nbf, inner.rules.leeway_secs, unix_now())?;
                 return Ok(hit.claims.clone());
             }
@@ -228,6 +217,10 @@ impl Auth {
         if !inner.algorithms.contains(parsed.alg) {
             return Err(TokenError::AlgorithmNotAllowed.into());
         }
+        // Read before the signature check, only to choose the issuer: nothing in it is
+        // trusted until the signature of that issuer's key verifies.
+        let claims = token::decode_claims(parsed.payload)?;
+        let (issuer_index, issuer) = self.issuer_of(&claims)?;
         let verifying_key;
         let (key, fingerprint) = if parsed.alg == Algorithm::HS256 {
             let key = inner
@@ -236,7 +229,8 @@ impl Auth {
                 .ok_or(TokenError::AlgorithmNotAllowed)?;
             (key, None)
         } else {
-            verifying_key = inner
+            let issuer = issuer.ok_or(TokenError::UnknownKey)?;
+            verifying_key = issuer
                 .keys
                 .key_for(parsed.kid.as_deref(), parsed.alg)
                 .await?;
@@ -252,7 +246,6 @@ impl Auth {
         if !valid {
             return Err(TokenError::BadSignature.into());
         }
-        let claims = token::decode_claims(parsed.payload)?;
         token::validate_claims(&claims, &inner.rules, unix_now())?;
         let claims = Claims::new(claims);
         if let (Some(cache), Some(digest)) = (&inner.cache, digest) {
@@ -260,6 +253,7 @@ impl Auth {
                 digest,
                 CachedToken {
                     claims: claims.clone(),
+                    issuer: issuer_index,
                     key: fingerprint,
                     exp: claims.exp(),
                     nbf: claims.nbf(),
@@ -267,6 +261,33 @@ impl Auth {
             );
         }
         Ok(claims)
+    }
+
+    /// The configured issuer a token's (unverified) claims name: exactly one of the listed
+    /// issuers, or the keys without an issuer. `None` only for HS256 tokens when no key set
+    /// is configured at all.
+    fn issuer_of(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(usize, Option<&IssuerKeys>), TokenError> {
+        let issuers = &self.inner.issuers;
+        if let [only @ IssuerKeys { iss: None, .. }] = issuers.as_slice() {
+            return Ok((0, Some(only)));
+        }
+        if issuers.is_empty() {
+            return Ok((0, None));
+        }
+        let iss = match claims.get("iss") {
+            None => return Err(TokenError::MissingClaim("iss")),
+            Some(serde_json::Value::String(iss)) => iss,
+            Some(_) => return Err(TokenError::InvalidClaim("iss")),
+        };
+        issuers
+            .iter()
+            .enumerate()
+            .find(|(_, issuer)| issuer.iss.as_deref() == Some(iss.as_str()))
+            .map(|(index, issuer)| (index, Some(issuer)))
+            .ok_or(TokenError::WrongIssuer)
     }
 
     /// Requires the `admin` role (in `roles`) or scope (in `scope`).
@@ -299,9 +320,22 @@ impl Auth {
         log_refusal(request.path(), result)
     }
 
-    /// The key set's state, for `/healthz`.
+    /// The state of each issuer's key set, in configuration order (for health and
+    /// readiness endpoints). Holds no key material.
+    pub fn key_sets(&self) -> Vec<KeySetStatus> {
+        self.inner
+            .issuers
+            .iter()
+            .map(|issuer| issuer.keys.status(issuer.iss.as_deref()))
+            .collect()
+    }
+
+    /// The first key set's state (the only one with a single issuer).
     pub fn key_set_status(&self) -> KeySetStatus {
-        self.inner.keys.status()
+        self.key_sets()
+            .into_iter()
+            .next()
+            .unwrap_or_else(KeySetStatus::none)
     }
 }
 

@@ -50,7 +50,8 @@ pub(crate) struct VerifyingKey {
 /// A digest identifying one public key.
 pub(crate) type Fingerprint = [u8; 32];
 
-fn fingerprint(kind: KeyKind, material: &[&[u8]]) -> Fingerprint {
+/// The fingerprint of a key of `kind` made of these parts.
+pub(crate) fn fingerprint(kind: KeyKind, material: &[&[u8]]) -> Fingerprint {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     ctx.update(&[kind as u8]);
     for part in material {
@@ -98,6 +99,11 @@ pub struct KeySet {
 }
 
 impl KeySet {
+    /// A set of keys read elsewhere (PEM keys).
+    pub(crate) fn from_keys(keys: Vec<Arc<VerifyingKey>>) -> Self {
+        Self { keys }
+    }
+
     /// Number of usable keys.
     pub fn len(&self) -> usize {
         self.keys.len()

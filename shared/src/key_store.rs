@@ -18,9 +18,9 @@ use serde::Serialize;
 use url::Url;
 
 use crate::algorithm::Algorithm;
-use crate::config::{KeySetPolicy, MAX_REFRESH_JITTER_PERCENT};
 use crate::error::{AuthError, TokenError};
 use crate::jwk::{Fingerprint, KeySet, Selection, VerifyingKey, parse_jwks};
+use crate::policy::{KeySetPolicy, MAX_REFRESH_JITTER_PERCENT};
 
 /// Where a remote key set is found.
 #[derive(Debug, Clone)]
@@ -67,7 +67,9 @@ struct Inner {
 /// What `/healthz` reports about the key set. Holds no key material or secret.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeySetStatus {
-    /// `development` (embedded issuer) or `remote`.
+    /// The issuer whose keys these are (`None`: keys used without an `iss` check).
+    pub issuer: Option<String>,
+    /// `local` (keys given in code or by the development issuer) or `remote` (fetched).
     pub source: &'static str,
     /// Usable keys in the current set.
     pub count: usize,
@@ -77,9 +79,33 @@ pub struct KeySetStatus {
     pub stale: bool,
     /// The last refresh error, cleared by a success.
     pub last_error: Option<String>,
+    /// Whether the set may still be used (not past its stale allowance).
+    #[serde(skip)]
+    usable: bool,
 }
 
-/// The key set of one deployment. Cheap to clone.
+impl KeySetStatus {
+    /// The status of no key set at all.
+    pub fn none() -> Self {
+        Self {
+            issuer: None,
+            source: "none",
+            count: 0,
+            age_secs: None,
+            stale: false,
+            last_error: None,
+            usable: false,
+        }
+    }
+
+    /// Whether the set can verify tokens now: it holds keys, fresh or within the stale
+    /// allowance.
+    pub fn is_usable(&self) -> bool {
+        self.count > 0 && self.usable
+    }
+}
+
+/// The key set of one issuer. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct KeyStore {
     inner: Arc<Inner>,
@@ -87,7 +113,6 @@ pub(crate) struct KeyStore {
 
 impl KeyStore {
     /// A fixed set that never expires: the development issuer's own key, used in process.
-    #[cfg_attr(not(feature = "dev-issuer"), allow(dead_code))]
     pub(crate) fn fixed(keys: KeySet) -> Self {
         let loaded = Loaded {
             keys,
@@ -107,14 +132,18 @@ impl KeyStore {
     pub(crate) fn remote(
         location: Location,
         policy: KeySetPolicy,
+        client: Option<reqwest::Client>,
         on_removed: Option<RemovedKeysHook>,
     ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(policy.connect_timeout)
-            .timeout(policy.request_timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .user_agent(concat!("api-auth/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let client = match client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .connect_timeout(policy.connect_timeout)
+                .timeout(policy.request_timeout)
+                .redirect(reqwest::redirect::Policy::limited(3))
+                .user_agent(concat!("api-auth/", env!("CARGO_PKG_VERSION")))
+                .build()?,
+        };
         let store = Self {
             inner: Arc::new(Inner {
                 current: ArcSwapOption::empty(),
@@ -177,14 +206,16 @@ impl KeyStore {
     }
 
     /// The current state, for `/healthz`.
-    pub(crate) fn status(&self) -> KeySetStatus {
+    pub(crate) fn status(&self, issuer: Option<&str>) -> KeySetStatus {
         let current = self.inner.current.load_full();
         let now = Instant::now();
         let (last_error, source) = match &self.inner.remote {
             Some(remote) => (lock(&remote.state).last_error.clone(), "remote"),
-            None => (None, "development"),
+            None => (None, "local"),
         };
         KeySetStatus {
+            issuer: issuer.map(str::to_owned),
+            usable: self.usable().is_some(),
             source,
             count: current.as_ref().map_or(0, |l| l.keys.len()),
             age_secs: current
@@ -477,6 +508,8 @@ async fn fetch(
     let mut response = remote
         .client
         .get(url)
+        // Also bounds a caller-supplied client, whose own timeouts may be longer or unset.
+        .timeout(remote.policy.request_timeout)
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
         .await

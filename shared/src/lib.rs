@@ -1,34 +1,98 @@
 //! Gateway-facing authentication for HTTP APIs, independent of any web framework.
 //!
-//! `api-auth` verifies gateway-issued JWTs against a JWKS (fetched, cached and refreshed
-//! safely), checks API keys and the gateway's shared secret, and maps every failure onto an
-//! RFC 6750 response. A web framework adapter only has to:
+//! `api-auth` verifies JWTs against the keys of one or more issuers (found by OpenID
+//! discovery, fetched from a JWKS URL, or given as a document, a file or PEM keys), checks
+//! API keys and a gateway's shared secret, and maps every refusal onto an RFC 6750 response.
+//! Remote key sets are fetched with bounded timeouts, cached, refreshed ahead of expiry,
+//! refetched (rate-limited) when a token names an unknown key, and kept through an outage of
+//! the identity provider; verified tokens are cached until they expire.
 //!
-//! 1. expose a request's headers through [`RequestHead`] (or use [`HttpRequestHead`]),
-//! 2. call [`Auth::gate`], [`Auth::authenticate`], [`Auth::require_admin`] or
-//!    [`Auth::api_key_user`], and
-//! 3. turn the resulting [`Reply`] into its own response type.
+//! # Quick start
 //!
-//! [`server`] holds the start-up steps every binary shares (configuration, binding, the
-//! announcement line), and [`routes`] the bodies of the sample route contract.
+//! ```
+//! use api_auth::{Auth, Issuer, KeySource};
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! struct Caller<'a> {
+//!     sub: &'a str,
+//!     #[serde(default)]
+//!     roles: Vec<&'a str>,
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let idp = api_auth::DevIssuer::generate("https://login.example.com", Some("orders".into()))?;
+//! # let jwks = idp.jwks().to_string();
+//! # let mut claims = serde_json::Map::new();
+//! # claims.insert("sub".into(), "alice".into());
+//! # claims.insert("roles".into(), serde_json::json!(["admin"]));
+//! # let token = idp.mint(claims);
+//! // Production code names the issuer and lets discovery find its keys:
+//! //     .issuer(Issuer::discover("https://login.example.com")?)
+//! let auth = Auth::builder()
+//!     .issuer(Issuer::new("https://login.example.com", KeySource::jwks_document(jwks))?)
+//!     .audience("orders")
+//!     .build()?;
+//!
+//! let claims = auth.verify(&token).await?;
+//! let caller: Caller = claims.deserialize()?;
+//! assert_eq!(caller.sub, "alice");
+//! auth.require_role(&claims, "admin")?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # In a web framework
+//!
+//! - With any `tower` stack (axum, hyper, tonic): [`AuthLayer`] (feature `tower`) verifies
+//!   the bearer token and puts the [`Claims`] in the request extensions.
+//! - Elsewhere, an adapter exposes a request's headers through [`RequestHead`] (or uses
+//!   [`HttpRequestHead`] over `http` types), calls [`Auth::gate`], [`Auth::authenticate`],
+//!   [`Auth::require_role`] or [`Auth::api_key_user`], and turns an [`AuthError`]'s
+//!   [`Reply`] into its own response type (`http::Response` converts from it).
+//!
+//! # Several issuers
+//!
+//! Call [`AuthBuilder::issuer`] once per issuer. A token's `iss` picks the issuer before any
+//! key is looked up; a token naming an issuer that is not listed is refused without any
+//! fetch, and each issuer's key set is cached and refreshed on its own, so one provider's
+//! outage leaves the others' tokens working.
+//!
+//! # Cargo features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `tower` | [`AuthLayer`] and [`AuthService`] |
+//! | `dev-issuer` | [`DevIssuer`]: an in-process issuer that mints tokens, for development and tests |
+//!
+//! # What the library does not do
+//!
+//! It reads no environment variable, installs no logger and prints nothing: configuration
+//! is code ([`AuthBuilder`]), failures are typed errors, and it reports through `tracing`
+//! events. Tokens, secrets and keys never appear in its logs or errors.
+
+#![warn(missing_docs)]
 
 mod algorithm;
 mod api_keys;
 mod auth;
+mod builder;
 mod claims;
-mod config;
+mod credential_error;
 #[cfg(feature = "dev-issuer")]
 mod dev_issuer;
 mod error;
-#[cfg(feature = "hyper-server")]
-pub mod http1;
 mod https;
+mod issuer;
 mod jwk;
 mod key_store;
+#[cfg(feature = "tower")]
+mod layer;
+mod pem;
+mod policy;
 mod reply;
 mod request;
-pub mod routes;
-pub mod server;
 mod shared_secret;
 mod token;
 mod token_cache;
@@ -36,12 +100,18 @@ mod token_cache;
 pub use algorithm::Algorithm;
 pub use api_keys::{ApiKeyUser, ApiKeys};
 pub use auth::Auth;
-pub use claims::Claims;
-pub use config::{Config, ConfigError, KeySetPolicy, KeySource, MAX_REFRESH_JITTER_PERCENT};
+pub use builder::{AuthBuilder, BuildError, MAX_LEEWAY};
+pub use claims::{Claims, ClaimsError, RegisteredClaims};
+pub use credential_error::CredentialError;
 #[cfg(feature = "dev-issuer")]
 pub use dev_issuer::{DevIssuer, DevKeyType};
 pub use error::{AuthError, TokenError};
+pub use issuer::{Issuer, KeySource, PemKey};
 pub use jwk::{KeySet, parse_jwks};
 pub use key_store::KeySetStatus;
+#[cfg(feature = "tower")]
+pub use layer::{AuthBody, AuthLayer, AuthService};
+pub use policy::{KeySetPolicy, MAX_REFRESH_JITTER_PERCENT};
 pub use reply::Reply;
 pub use request::{HttpRequestHead, RepeatedHeader, RequestHead};
+pub use shared_secret::SharedSecret;

@@ -3,7 +3,7 @@
 use aws_lc_rs::digest::{SHA256, digest};
 use subtle::ConstantTimeEq;
 
-use crate::config::ConfigError;
+use crate::credential_error::CredentialError;
 
 /// The secret the gateway adds to every request it forwards.
 ///
@@ -17,9 +17,9 @@ pub struct SharedSecret {
 
 impl SharedSecret {
     /// Wraps the configured secret; an empty one is a configuration error.
-    pub fn new(secret: &str) -> Result<Self, ConfigError> {
+    pub fn new(secret: &str) -> Result<Self, CredentialError> {
         if secret.is_empty() {
-            return Err(ConfigError::new("SHARED_SECRET", "is empty"));
+            return Err(CredentialError::Empty);
         }
         let mut d = [0u8; 32];
         d.copy_from_slice(digest(&SHA256, secret.as_bytes()).as_ref());

@@ -17,6 +17,8 @@ pub(crate) type TokenDigest = [u8; 32];
 #[derive(Debug)]
 pub(crate) struct CachedToken {
     pub(crate) claims: Claims,
+    /// The position of the issuer whose key verified it.
+    pub(crate) issuer: usize,
     /// The key that verified it (`None` for HS256), re-checked against the current set.
     pub(crate) key: Option<Fingerprint>,
     pub(crate) exp: i64,

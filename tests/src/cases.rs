@@ -9,6 +9,9 @@ use crate::idp::{Idp, Mode, jwks_of};
 use crate::keys::{b64, keys, mint, mint_as, mint_with_header, now, sign_raw};
 use crate::sample::{Resp, Sample};
 
+mod several_issuers;
+pub use several_issuers::*;
+
 /// A provider publishing the standard keys, and a sample trusting it through discovery.
 pub struct Remote {
     /// The identity provider.
@@ -17,7 +20,7 @@ pub struct Remote {
     pub sample: Sample,
 }
 
-fn standard_jwks() -> Value {
+pub(crate) fn standard_jwks() -> Value {
     let k = keys();
     jwks_of(&[&k.rsa.jwk, &k.ec256.jwk, &k.ec384.jwk, &k.ed.jwk])
 }
@@ -66,11 +69,11 @@ async fn sample_on_jwks_url(bin: &str, idp: &Idp) -> Sample {
 }
 
 /// Claims that pass every check for `issuer`.
-fn claims(issuer: &str) -> Value {
+pub(crate) fn claims(issuer: &str) -> Value {
     json!({ "sub": "alice", "iss": issuer, "iat": now(), "exp": now() + 300 })
 }
 
-fn claims_with(issuer: &str, extra: Value) -> Value {
+pub(crate) fn claims_with(issuer: &str, extra: Value) -> Value {
     let mut c = claims(issuer);
     if let (Some(base), Value::Object(more)) = (c.as_object_mut(), extra) {
         base.extend(more);
@@ -78,7 +81,7 @@ fn claims_with(issuer: &str, extra: Value) -> Value {
     c
 }
 
-fn without(mut value: Value, name: &str) -> Value {
+pub(crate) fn without(mut value: Value, name: &str) -> Value {
     if let Some(map) = value.as_object_mut() {
         map.remove(name);
     }
@@ -86,7 +89,7 @@ fn without(mut value: Value, name: &str) -> Value {
 }
 
 #[track_caller]
-fn assert_granted(resp: &Resp, what: &str) {
+pub(crate) fn assert_granted(resp: &Resp, what: &str) {
     assert_eq!(resp.status, 200, "{what}: {}", resp.text);
     assert_eq!(
         resp.json["message"], "Access granted",
@@ -96,7 +99,7 @@ fn assert_granted(resp: &Resp, what: &str) {
 }
 
 #[track_caller]
-fn assert_invalid_token(resp: &Resp, what: &str) {
+pub(crate) fn assert_invalid_token(resp: &Resp, what: &str) {
     assert_eq!(resp.status, 401, "{what}: {}", resp.text);
     let challenge = resp.header("www-authenticate").unwrap_or_default();
     assert!(

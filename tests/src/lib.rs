@@ -57,6 +57,11 @@ macro_rules! suite {
             interop_oidc_provider_rotation,
             interop_pyjwt_tokens,
             interop_dev_token_in_pyjwt,
+            several_issuers_accepted,
+            several_issuers_keys_never_cross,
+            several_issuers_unlisted_refused_without_fetch,
+            several_issuers_outage_is_isolated,
+            several_issuers_startup_errors,
         );
     };
     (@cases $bin:expr; $($case:ident),+ $(,)?) => {

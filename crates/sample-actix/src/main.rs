@@ -23,7 +23,8 @@ use actix_web::{
     App, Error, FromRequest, HttpMessage, HttpRequest, HttpResponse, HttpServer, ResponseError,
     Route, guard, web,
 };
-use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply, routes, server};
+use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply};
+use sample_kit::{routes, server};
 
 /// `POST /dev/token` bodies larger than this are answered `413`.
 const MAX_BODY_BYTES: usize = 16 * 1024;

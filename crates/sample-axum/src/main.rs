@@ -6,12 +6,10 @@
 //! over the whole router.
 //!
 //! `axum::serve` does not expose hyper's connection limits, so the router is served through
-//! [`api_auth::http1::serve`], which bounds request heads and the time a client may take to
+//! [`sample_kit::http1::serve`], which bounds request heads and the time a client may take to
 //! send them.
 
-use api_auth::{
-    ApiKeyUser, Auth, AuthError, Claims, HttpRequestHead, Reply, http1, routes, server,
-};
+use api_auth::{ApiKeyUser, Auth, AuthError, Claims, HttpRequestHead, Reply};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
@@ -21,6 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::service::TowerToHyperService;
+use sample_kit::{http1, routes, server};
 
 /// A contract reply as an axum response.
 struct Json(Reply);

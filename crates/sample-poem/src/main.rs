@@ -10,14 +10,12 @@
 //! errors into the contract's JSON.
 //!
 //! `poem::Server` does not expose hyper's HTTP/1 head size or head read timeout, so the
-//! endpoint is served through [`api_auth::http1::serve`] by way of a small hyper service.
+//! endpoint is served through [`sample_kit::http1::serve`] by way of a small hyper service.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use api_auth::{
-    ApiKeyUser, Auth, AuthError, Claims, HttpRequestHead, Reply, http1, routes, server,
-};
+use api_auth::{ApiKeyUser, Auth, AuthError, Claims, HttpRequestHead, Reply};
 use hyper::body::Incoming;
 use poem::error::{MethodNotAllowedError, ResponseError};
 use poem::http::{StatusCode, uri::Scheme};
@@ -26,6 +24,7 @@ use poem::{
     Addr, Body, Endpoint, EndpointExt, FromRequest, IntoResponse, Middleware, Request, RequestBody,
     Response, ResponseParts, Route, RouteMethod, get, handler, post,
 };
+use sample_kit::{http1, routes, server};
 
 /// `POST /dev/token` bodies larger than this are answered `413`.
 const MAX_BODY_BYTES: usize = 16 * 1024;

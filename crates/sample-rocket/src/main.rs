@@ -20,7 +20,7 @@ use std::io::Cursor;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
-use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply, RequestHead, routes, server};
+use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply, RequestHead};
 use rocket::config::{Ident, LogLevel};
 use rocket::data::{Capped, Limits, ToByteUnit};
 use rocket::error::ErrorKind;
@@ -31,6 +31,7 @@ use rocket::response::{self, Responder, Response};
 use rocket::serde::json::json;
 use rocket::shield::Shield;
 use rocket::{Data, Request, catch, get, post, uri};
+use sample_kit::{routes, server};
 
 /// `POST /dev/token` bodies larger than this are answered `413`.
 const MAX_BODY_BYTES: u64 = 16 * 1024;
@@ -376,7 +377,7 @@ fn refusal(request: &Request<'_>) -> Json {
 
 /// Rocket's configuration, built here from the service's own, never from `Rocket.toml` or
 /// `ROCKET_*` variables.
-fn rocket_config(config: &api_auth::Config) -> rocket::Config {
+fn rocket_config(config: &sample_kit::Config) -> rocket::Config {
     rocket::Config {
         address: config.host,
         port: config.port,

@@ -9,14 +9,15 @@
 //! contract's JSON answers.
 //!
 //! `warp::serve` does not expose hyper's connection limits, so the filter is served through
-//! [`api_auth::http1::serve`], which bounds request heads and the time a client may take to
+//! [`sample_kit::http1::serve`], which bounds request heads and the time a client may take to
 //! send them.
 
 use std::convert::Infallible;
 use std::future::ready;
 
-use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply, RequestHead, http1, routes, server};
+use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply, RequestHead};
 use hyper_util::service::TowerToHyperService;
+use sample_kit::{http1, routes, server};
 use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, Method};
 use warp::hyper::body::Bytes;

@@ -14,10 +14,7 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::api_keys::ApiKeyUser;
-use crate::auth::Auth;
-use crate::claims::Claims;
-use crate::reply::Reply;
+use api_auth::{ApiKeyUser, Auth, Claims, Reply};
 
 /// A body with one message.
 #[derive(Serialize)]
@@ -49,6 +46,9 @@ pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
 /// `GET /.well-known/jwks.json` (development mode).
 pub const JWKS: &str = "/.well-known/jwks.json";
 
+/// The paths the shared-secret gate and the HTTPS redirect never apply to.
+pub const UNGATED: [&str; 1] = [HEALTHZ];
+
 /// The methods a route of the contract serves (for `Allow`); `None` for a path it lacks.
 pub fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
     match path {
@@ -62,7 +62,12 @@ pub fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
 
 /// The `/healthz` body: always 200, with the key set's state.
 pub fn healthz(auth: &Auth) -> Reply {
-    Reply::ok(&json!({ "status": "ok", "keys": auth.key_set_status() }))
+    let issuers = auth.key_sets();
+    Reply::ok(&json!({
+        "status": "ok",
+        "keys": issuers.first(),
+        "issuers": issuers,
+    }))
 }
 
 /// The `/public` body.
@@ -129,7 +134,6 @@ fn client_error(status: u16, code: &str, description: &str) -> Reply {
 
 /// `POST /dev/token`: mints a token from a JSON object of claims (development mode).
 pub fn dev_token(auth: &Auth, body: &[u8]) -> Reply {
-    #[cfg(feature = "dev-issuer")]
     if let Some(dev) = auth.dev_issuer() {
         return match dev.mint_from_body(body) {
             Ok(token) => Reply::ok(&token),
@@ -145,7 +149,6 @@ pub fn dev_token(auth: &Auth, body: &[u8]) -> Reply {
 
 /// `GET /.well-known/openid-configuration` (development mode).
 pub fn openid_configuration(auth: &Auth) -> Reply {
-    #[cfg(feature = "dev-issuer")]
     if let Some(dev) = auth.dev_issuer() {
         return Reply::ok(&dev.discovery_document());
     }
@@ -155,7 +158,6 @@ pub fn openid_configuration(auth: &Auth) -> Reply {
 
 /// `GET /.well-known/jwks.json` (development mode).
 pub fn jwks(auth: &Auth) -> Reply {
-    #[cfg(feature = "dev-issuer")]
     if let Some(dev) = auth.dev_issuer() {
         return Reply::ok(dev.jwks());
     }

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::algorithm::{Algorithm, AlgorithmSet};
-use crate::api_keys::ApiKeys;
-use crate::shared_secret::SharedSecret;
+use api_auth::{
+    Algorithm, ApiKeys, Auth, AuthBuilder, DevIssuer, Issuer, KeySetPolicy,
+    MAX_REFRESH_JITTER_PERCENT, SharedSecret,
+};
 
 /// A configuration value that cannot be used; the message names the variable and never
 /// repeats a secret's value.
@@ -37,58 +38,9 @@ pub enum KeySource {
     Development,
     /// `AUTH_JWKS_URL`: fetch this key set.
     JwksUrl(Url),
-    /// Only `AUTH_ISSUER`: the `jwks_uri` of its OpenID discovery document, else
-    /// `{issuer}/.well-known/jwks.json`.
-    Discovery(Url),
-}
-
-/// How the key set is cached and refreshed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeySetPolicy {
-    /// Minimum time between two fetches triggered by requests (unknown `kid`, no keys).
-    pub refetch_cooldown: Duration,
-    /// How long the last good key set keeps serving while refreshes fail.
-    pub max_stale: Duration,
-    /// Lower clamp of the `Cache-Control: max-age` lifetime.
-    pub min_ttl: Duration,
-    /// Upper clamp of the `Cache-Control: max-age` lifetime.
-    pub max_ttl: Duration,
-    /// Lifetime when the response has no `max-age`.
-    pub default_ttl: Duration,
-    /// TCP connect timeout of a fetch.
-    pub connect_timeout: Duration,
-    /// Whole-request timeout of a fetch.
-    pub request_timeout: Duration,
-    /// Largest key set document accepted.
-    pub max_body_bytes: usize,
-    /// Most keys kept from one document; the rest are skipped with a warning.
-    pub max_keys: usize,
-    /// How far, in percent either way, each background refresh (and each retry after a
-    /// failed one) is moved at random from its schedule, so that replicas started together
-    /// do not fetch together. Default 10; `0` disables; at most
-    /// [`MAX_REFRESH_JITTER_PERCENT`] is applied.
-    pub refresh_jitter_percent: u8,
-}
-
-/// The largest accepted [`KeySetPolicy::refresh_jitter_percent`]: a refresh still happens
-/// between 40 % and 100 % + 20 % of the lifetime.
-pub const MAX_REFRESH_JITTER_PERCENT: u8 = 50;
-
-impl Default for KeySetPolicy {
-    fn default() -> Self {
-        Self {
-            refetch_cooldown: Duration::from_secs(10),
-            max_stale: Duration::from_secs(24 * 3600),
-            min_ttl: Duration::from_secs(60),
-            max_ttl: Duration::from_secs(24 * 3600),
-            default_ttl: Duration::from_secs(600),
-            connect_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(5),
-            max_body_bytes: 1024 * 1024,
-            max_keys: 100,
-            refresh_jitter_percent: 10,
-        }
-    }
+    /// Only `AUTH_ISSUER`: for each issuer, the `jwks_uri` of its OpenID discovery document,
+    /// else `{issuer}/.well-known/jwks.json`.
+    Discovery,
 }
 
 /// The validated configuration of one sample process.
@@ -98,16 +50,17 @@ pub struct Config {
     pub host: IpAddr,
     /// `PORT`: port to bind; `0` picks a free one.
     pub port: u16,
-    /// `AUTH_ISSUER`: the exact `iss` every token must carry, when set.
-    pub issuer: Option<String>,
+    /// `AUTH_ISSUER`: the issuers whose tokens are accepted (each token's `iss` must be
+    /// exactly one of them); empty when unset.
+    pub issuers: Vec<String>,
     /// Where keys come from (`AUTH_ISSUER`, `AUTH_JWKS_URL`, or development mode).
     pub key_source: KeySource,
     /// `AUTH_AUDIENCE`: a value `aud` must contain, when set.
     pub audience: Option<String>,
-    pub(crate) algorithms: AlgorithmSet,
+    algorithms: Vec<Algorithm>,
     /// `AUTH_LEEWAY_SECS`: clock skew allowed on `exp` and `nbf`.
     pub leeway_secs: u64,
-    pub(crate) hs256_secret: Option<Vec<u8>>,
+    hs256_secret: Option<Vec<u8>>,
     /// `API_KEYS`: the accepted API keys (`None`: unset).
     pub api_keys: Option<ApiKeys>,
     /// `SHARED_SECRET`: the gateway's secret (`None`: no gate).
@@ -127,7 +80,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("host", &self.host)
             .field("port", &self.port)
-            .field("issuer", &self.issuer)
+            .field("issuers", &self.issuers)
             .field("key_source", &self.key_source)
             .field("audience", &self.audience)
             .field("algorithms", &self.algorithms())
@@ -173,18 +126,23 @@ impl Config {
         };
         let port = parse_number(get("PORT"), "PORT", default_port)?;
 
-        let issuer = get("AUTH_ISSUER").map(|s| s.trim().to_owned());
-        let issuer_url = issuer
-            .as_deref()
-            .map(|s| parse_http_url(s, "AUTH_ISSUER"))
-            .transpose()?;
+        let issuers = match get("AUTH_ISSUER") {
+            None => Vec::new(),
+            Some(list) => parse_issuers(&list)?,
+        };
         let jwks_url = get("AUTH_JWKS_URL")
             .map(|s| parse_http_url(s.trim(), "AUTH_JWKS_URL"))
             .transpose()?;
-        let key_source = match (jwks_url, issuer_url) {
-            (Some(url), _) => KeySource::JwksUrl(url),
-            (None, Some(issuer)) => KeySource::Discovery(issuer),
-            (None, None) => KeySource::Development,
+        let key_source = match jwks_url {
+            Some(_) if issuers.len() > 1 => {
+                return Err(ConfigError::new(
+                    "AUTH_JWKS_URL",
+                    "names one key set, but AUTH_ISSUER lists several issuers, each with its own",
+                ));
+            }
+            Some(url) => KeySource::JwksUrl(url),
+            None if issuers.is_empty() => KeySource::Development,
+            None => KeySource::Discovery,
         };
 
         let audience = get("AUTH_AUDIENCE").map(|s| s.trim().to_owned());
@@ -204,10 +162,16 @@ impl Config {
         let algorithms = parse_algorithms(get("AUTH_ALGORITHMS"), hs256_secret.is_some())?;
         let leeway_secs = parse_number(get("AUTH_LEEWAY_SECS"), "AUTH_LEEWAY_SECS", 30)?;
 
-        let api_keys = get("API_KEYS").map(|s| ApiKeys::parse(&s)).transpose()?;
+        let api_keys = get("API_KEYS")
+            .map(|s| ApiKeys::parse(&s))
+            .transpose()
+            .map_err(|e| ConfigError::new("API_KEYS", e.to_string()))?;
         let shared_secret = match raw("SHARED_SECRET") {
             None => None,
-            Some(s) => Some(SharedSecret::new(&s)?),
+            Some(s) => Some(
+                SharedSecret::new(&s)
+                    .map_err(|e| ConfigError::new("SHARED_SECRET", e.to_string()))?,
+            ),
         };
         let force_https = match get("FORCE_HTTPS").as_deref().map(str::trim) {
             None | Some("0" | "false" | "no" | "off") => false,
@@ -232,7 +196,7 @@ impl Config {
             10_000,
         )?;
 
-        if issuer.is_none() && matches!(key_source, KeySource::JwksUrl(_)) {
+        if issuers.is_empty() && matches!(key_source, KeySource::JwksUrl(_)) {
             tracing::warn!(
                 "AUTH_JWKS_URL is set without AUTH_ISSUER: the iss claim is not checked"
             );
@@ -241,7 +205,7 @@ impl Config {
         Ok(Self {
             host,
             port,
-            issuer,
+            issuers,
             key_source,
             audience,
             algorithms,
@@ -258,12 +222,82 @@ impl Config {
 
     /// The accepted algorithms (HS256 included when `AUTH_HS256_SECRET` is set).
     pub fn algorithms(&self) -> Vec<Algorithm> {
-        self.algorithms.iter().collect()
+        self.algorithms.clone()
     }
 
     /// Whether this process runs the embedded development issuer.
     pub fn is_development(&self) -> bool {
         self.key_source == KeySource::Development
+    }
+
+    /// Builds the verifier through the library's builder. `base_url` is the server's own
+    /// URL, which becomes the issuer in development mode. Must run inside a Tokio runtime: a
+    /// remote key set starts fetching at once, in the background.
+    pub fn build_auth(&self, base_url: &str) -> Result<Auth, ConfigError> {
+        let mut builder = Auth::builder()
+            .leeway(Duration::from_secs(self.leeway_secs))
+            .algorithms(
+                self.algorithms
+                    .iter()
+                    .copied()
+                    .filter(|a| *a != Algorithm::HS256),
+            )
+            .force_https(self.force_https)
+            .ungated_paths(crate::routes::UNGATED)
+            .key_set_policy(self.key_set.clone())
+            .token_cache_size(self.token_cache_size)
+            .max_token_bytes(self.max_token_bytes);
+        if let Some(audience) = &self.audience {
+            builder = builder.audience(audience.clone());
+        }
+        if let Some(secret) = &self.hs256_secret {
+            builder = builder.hs256_secret(secret.clone());
+        }
+        if let Some(secret) = &self.shared_secret {
+            builder = builder.shared_secret(secret.clone());
+        }
+        let mut api_keys = self.api_keys.clone();
+        let var = match &self.key_source {
+            KeySource::JwksUrl(_) => "AUTH_JWKS_URL",
+            KeySource::Development | KeySource::Discovery => "AUTH_ISSUER",
+        };
+        let invalid = |e: api_auth::BuildError| ConfigError::new(var, e.to_string());
+        builder = match (&self.key_source, self.issuers.as_slice()) {
+            (KeySource::Development, _) => self.development(builder, base_url, &mut api_keys)?,
+            (KeySource::JwksUrl(url), []) => {
+                builder.keys_without_issuer(api_auth::KeySource::JwksUrl(url.clone()))
+            }
+            (KeySource::JwksUrl(url), issuers) => {
+                for iss in issuers {
+                    let source = api_auth::KeySource::JwksUrl(url.clone());
+                    builder = builder.issuer(Issuer::new(iss, source).map_err(invalid)?);
+                }
+                builder
+            }
+            (KeySource::Discovery, issuers) => {
+                for iss in issuers {
+                    builder = builder.issuer(Issuer::discover(iss).map_err(invalid)?);
+                }
+                builder
+            }
+        };
+        if let Some(keys) = api_keys {
+            builder = builder.api_keys(keys);
+        }
+        builder.build().map_err(invalid)
+    }
+
+    /// Development mode: the embedded issuer, and its demo API key unless `API_KEYS` is set.
+    fn development(
+        &self,
+        builder: AuthBuilder,
+        base_url: &str,
+        api_keys: &mut Option<ApiKeys>,
+    ) -> Result<AuthBuilder, ConfigError> {
+        let dev = DevIssuer::generate(base_url, self.audience.clone())
+            .map_err(|e| ConfigError::new("AUTH_ISSUER", e.to_string()))?;
+        api_keys.get_or_insert_with(|| ApiKeys::single("demo", dev.demo_api_key()));
+        Ok(builder.development(dev))
     }
 }
 
@@ -293,6 +327,27 @@ fn parse_jitter(value: Option<String>) -> Result<u8, ConfigError> {
     Ok(percent)
 }
 
+/// `AUTH_ISSUER`: one issuer URL, or several separated by commas; each kept exactly as
+/// written (it is compared byte for byte with `iss`), none empty, none twice.
+fn parse_issuers(list: &str) -> Result<Vec<String>, ConfigError> {
+    const VAR: &str = "AUTH_ISSUER";
+    let mut issuers: Vec<String> = Vec::new();
+    for (index, entry) in list.split(',').map(str::trim).enumerate() {
+        if entry.is_empty() {
+            return Err(ConfigError::new(
+                VAR,
+                format!("entry {} of the list is empty", index + 1),
+            ));
+        }
+        parse_http_url(entry, VAR)?;
+        if issuers.iter().any(|known| known == entry) {
+            return Err(ConfigError::new(VAR, format!("{entry:?} is listed twice")));
+        }
+        issuers.push(entry.to_owned());
+    }
+    Ok(issuers)
+}
+
 fn parse_http_url(value: &str, var: &'static str) -> Result<Url, ConfigError> {
     let url = Url::parse(value).map_err(|e| ConfigError::new(var, format!("not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
@@ -301,12 +356,15 @@ fn parse_http_url(value: &str, var: &'static str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-fn parse_algorithms(value: Option<String>, has_secret: bool) -> Result<AlgorithmSet, ConfigError> {
+fn parse_algorithms(
+    value: Option<String>,
+    has_secret: bool,
+) -> Result<Vec<Algorithm>, ConfigError> {
     const VAR: &str = "AUTH_ALGORITHMS";
-    let mut set: AlgorithmSet = match value {
-        None => Algorithm::ASYMMETRIC.into_iter().collect(),
+    let mut set: Vec<Algorithm> = match value {
+        None => Algorithm::ASYMMETRIC.to_vec(),
         Some(list) => {
-            let mut set = AlgorithmSet::default();
+            let mut set = Vec::new();
             for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                 let alg = Algorithm::from_name(name).ok_or_else(|| {
                     ConfigError::new(VAR, format!("unknown or unsupported algorithm {name:?}"))
@@ -317,16 +375,18 @@ fn parse_algorithms(value: Option<String>, has_secret: bool) -> Result<Algorithm
                         "HS256 needs AUTH_HS256_SECRET to be set",
                     ));
                 }
-                set.insert(alg);
+                if !set.contains(&alg) {
+                    set.push(alg);
+                }
             }
-            if set == AlgorithmSet::default() {
+            if set.is_empty() {
                 return Err(ConfigError::new(VAR, "lists no algorithm"));
             }
             set
         }
     };
-    if has_secret {
-        set.insert(Algorithm::HS256);
+    if has_secret && !set.contains(&Algorithm::HS256) {
+        set.push(Algorithm::HS256);
     }
     Ok(set)
 }
@@ -359,8 +419,31 @@ mod tests {
     #[test]
     fn issuer_alone_means_discovery() {
         let c = config(&[("AUTH_ISSUER", "https://idp.example/tenant")]).unwrap();
-        assert!(matches!(c.key_source, KeySource::Discovery(_)));
-        assert_eq!(c.issuer.as_deref(), Some("https://idp.example/tenant"));
+        assert!(matches!(c.key_source, KeySource::Discovery));
+        assert_eq!(c.issuers, ["https://idp.example/tenant"]);
+    }
+
+    #[test]
+    fn several_issuers() {
+        let c = config(&[("AUTH_ISSUER", "https://a.example, https://b.example/t")]).unwrap();
+        assert_eq!(c.issuers, ["https://a.example", "https://b.example/t"]);
+        for list in [
+            "https://a.example,,https://b.example",
+            "https://a.example,https://a.example",
+            "https://a.example,",
+        ] {
+            assert_eq!(
+                config(&[("AUTH_ISSUER", list)]).unwrap_err().var,
+                "AUTH_ISSUER",
+                "{list}"
+            );
+        }
+        let err = config(&[
+            ("AUTH_ISSUER", "https://a.example,https://b.example"),
+            ("AUTH_JWKS_URL", "https://a.example/keys"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "AUTH_JWKS_URL");
     }
 
     #[test]

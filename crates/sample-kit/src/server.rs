@@ -4,7 +4,8 @@
 use std::io::{IsTerminal, Write};
 use std::net::{SocketAddr, TcpListener};
 
-use crate::auth::Auth;
+use api_auth::{Auth, DevIssuer};
+
 use crate::config::Config;
 
 /// Sends `tracing` output to stderr, filtered by `RUST_LOG` (default `info`).
@@ -69,7 +70,9 @@ pub fn start(default_port: u16) -> (Auth, TcpListener) {
 
 /// Builds [`Auth`] for a server bound at `addr`, or exits.
 pub fn build_auth(config: Config, addr: SocketAddr) -> Auth {
-    Auth::new(config, &base_url(addr)).unwrap_or_else(|e| exit_with(e))
+    config
+        .build_auth(&base_url(addr))
+        .unwrap_or_else(|e| exit_with(e))
 }
 
 /// Prints `listening on http://HOST:PORT` (what scripts and tests wait for) and, in
@@ -77,7 +80,6 @@ pub fn build_auth(config: Config, addr: SocketAddr) -> Auth {
 pub fn announce(auth: &Auth, addr: SocketAddr) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "listening on http://{addr}");
-    #[cfg(feature = "dev-issuer")]
     if let Some(dev) = auth.dev_issuer() {
         let _ = out.write_all(dev_banner(dev, &base_url(addr)).as_bytes());
     }
@@ -89,8 +91,7 @@ pub fn announce(auth: &Auth, addr: SocketAddr) {
     }
 }
 
-#[cfg(feature = "dev-issuer")]
-fn dev_banner(dev: &crate::DevIssuer, base: &str) -> String {
+fn dev_banner(dev: &DevIssuer, base: &str) -> String {
     use serde_json::{Map, json};
     let mut user = Map::new();
     user.insert("sub".into(), json!("alice"));

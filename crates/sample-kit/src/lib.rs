@@ -1,0 +1,19 @@
+//! The sample route contract, shared by the five samples and by nothing else: what the
+//! samples have in common that is not authentication.
+//!
+//! - `config`: the contract's environment variables, read into a [`Config`] that builds an
+//!   [`api_auth::Auth`] through the library's public builder;
+//! - `server`: start-up (logging, binding, the `listening on` line, the development banner)
+//!   and graceful shutdown;
+//! - `routes`: the bodies of the contract's routes and its JSON client errors;
+//! - `http1`: an HTTP/1.1 accept loop with head size and read timeout limits, for the
+//!   frameworks whose own server does not expose them.
+//!
+//! A service that depends on `api-auth` directly needs none of it.
+
+pub mod config;
+pub mod http1;
+pub mod routes;
+pub mod server;
+
+pub use config::{Config, ConfigError, KeySource};

@@ -1,0 +1,190 @@
+//! Who issues the tokens a service accepts, and where each issuer's verification keys come
+//! from.
+
+use std::path::PathBuf;
+
+use url::Url;
+
+use crate::algorithm::Algorithm;
+
+/// Where an issuer's verification keys come from.
+///
+/// Remote sources ([`KeySource::Discovery`], [`KeySource::JwksUrl`]) are fetched in the
+/// background, cached, refreshed ahead of expiry and kept through outages; local sources are
+/// read once, when [`AuthBuilder::build`](crate::AuthBuilder::build) runs.
+///
+/// ```
+/// use api_auth::{Algorithm, KeySource};
+///
+/// let remote = KeySource::jwks_url("https://idp.example/keys")?;
+/// let document = KeySource::jwks_document(r#"{"keys": []}"#);
+/// let file = KeySource::jwks_file("/etc/my-api/jwks.json");
+/// let pem = KeySource::pem(Algorithm::RS256, "-----BEGIN PUBLIC KEY-----\n...");
+/// # let _ = (remote, document, file, pem);
+/// # Ok::<(), api_auth::BuildError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeySource {
+    /// OpenID Connect discovery from the issuer: the `jwks_uri` of
+    /// `{issuer}/.well-known/openid-configuration`, else `{issuer}/.well-known/jwks.json`.
+    Discovery,
+    /// A JWK set fetched from this URL.
+    JwksUrl(Url),
+    /// A JWK set document given in code.
+    JwksDocument(String),
+    /// A JWK set document read from this file when the verifier is built.
+    JwksFile(PathBuf),
+    /// PEM-encoded public keys (`-----BEGIN PUBLIC KEY-----`), each verifying one algorithm.
+    Pem(Vec<PemKey>),
+}
+
+/// One PEM-encoded public key and the algorithm it verifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PemKey {
+    /// The only algorithm tokens verified with this key may use.
+    pub algorithm: Algorithm,
+    /// The key id tokens name in their `kid` header, if they do.
+    pub kid: Option<String>,
+    /// The PEM text (SubjectPublicKeyInfo, or PKCS#1 for RSA).
+    pub pem: String,
+}
+
+impl KeySource {
+    /// A key set fetched from `url` (an `http` or `https` URL).
+    pub fn jwks_url(url: &str) -> Result<Self, crate::BuildError> {
+        Ok(Self::JwksUrl(http_url(url)?))
+    }
+
+    /// A key set document given as text.
+    pub fn jwks_document(document: impl Into<String>) -> Self {
+        Self::JwksDocument(document.into())
+    }
+
+    /// A key set document read from `path` when the verifier is built.
+    pub fn jwks_file(path: impl Into<PathBuf>) -> Self {
+        Self::JwksFile(path.into())
+    }
+
+    /// One PEM public key verifying `algorithm`, with no key id.
+    pub fn pem(algorithm: Algorithm, pem: impl Into<String>) -> Self {
+        Self::Pem(vec![PemKey {
+            algorithm,
+            kid: None,
+            pem: pem.into(),
+        }])
+    }
+
+    /// Whether the keys are fetched over HTTP (and so cached, refreshed and rate-limited).
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Self::Discovery | Self::JwksUrl(_))
+    }
+}
+
+/// One accepted issuer: the exact `iss` its tokens carry and where its keys come from.
+///
+/// A token's `iss` picks the issuer before any key is looked up, so a key of one issuer
+/// never verifies a token claiming another, and a token naming an issuer that is not
+/// configured is refused without any fetch.
+///
+/// ```
+/// use api_auth::{Issuer, KeySource};
+///
+/// // Keys found through OpenID Connect discovery.
+/// let discovered = Issuer::discover("https://login.example.com/tenant")?;
+/// // Keys at a known URL.
+/// let explicit = Issuer::new(
+///     "https://gateway.example.com",
+///     KeySource::jwks_url("https://gateway.example.com/keys")?,
+/// )?;
+/// assert_eq!(discovered.iss(), "https://login.example.com/tenant");
+/// # let _ = explicit;
+/// # Ok::<(), api_auth::BuildError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuer {
+    iss: String,
+    url: Option<Url>,
+    source: KeySource,
+}
+
+impl Issuer {
+    /// An issuer whose keys are found by OpenID Connect discovery; `iss` must be an `http`
+    /// or `https` URL.
+    pub fn discover(iss: &str) -> Result<Self, crate::BuildError> {
+        let url = http_url(iss)?;
+        Ok(Self {
+            iss: iss.to_owned(),
+            url: Some(url),
+            source: KeySource::Discovery,
+        })
+    }
+
+    /// An issuer with keys from `source`. `iss` is compared byte for byte with each token's
+    /// `iss`; it must be a URL only when `source` is [`KeySource::Discovery`].
+    pub fn new(iss: &str, source: KeySource) -> Result<Self, crate::BuildError> {
+        if matches!(source, KeySource::Discovery) {
+            return Self::discover(iss);
+        }
+        if iss.is_empty() || iss.trim() != iss {
+            return Err(crate::BuildError::InvalidIssuer {
+                issuer: iss.to_owned(),
+                reason: "empty, or with surrounding whitespace",
+            });
+        }
+        Ok(Self {
+            iss: iss.to_owned(),
+            url: None,
+            source,
+        })
+    }
+
+    /// The exact `iss` value accepted.
+    pub fn iss(&self) -> &str {
+        &self.iss
+    }
+
+    /// Where the keys come from.
+    pub fn source(&self) -> &KeySource {
+        &self.source
+    }
+
+    /// The issuer as a URL, for discovery.
+    pub(crate) fn url(&self) -> Option<&Url> {
+        self.url.as_ref()
+    }
+}
+
+/// Parses an `http` or `https` URL with a host.
+fn http_url(value: &str) -> Result<Url, crate::BuildError> {
+    let invalid = |reason| crate::BuildError::InvalidUrl {
+        url: value.to_owned(),
+        reason,
+    };
+    let url = Url::parse(value).map_err(|_| invalid("not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid("not an http or https URL"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_needs_a_url() {
+        assert!(Issuer::discover("https://idp.example/t").is_ok());
+        assert!(Issuer::discover("idp.example").is_err());
+        assert!(Issuer::discover("ftp://idp.example").is_err());
+        assert!(Issuer::new("urn:gateway", KeySource::Discovery).is_err());
+    }
+
+    #[test]
+    fn explicit_keys_accept_any_exact_issuer() {
+        let issuer = Issuer::new("urn:gateway", KeySource::jwks_document("{}")).unwrap();
+        assert_eq!(issuer.iss(), "urn:gateway");
+        assert!(Issuer::new(" urn:gateway", KeySource::jwks_document("{}")).is_err());
+        assert!(Issuer::new("", KeySource::jwks_document("{}")).is_err());
+    }
+}
