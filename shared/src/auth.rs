@@ -87,7 +87,7 @@ impl Auth {
         let cache = (config.token_cache_size > 0).then(|| {
             Arc::new(TokenCache::new(
                 config.token_cache_size,
-                config.leeway_secs as i64,
+                i64::from(config.leeway_secs),
             ))
         });
         let location = match &config.key_source {
@@ -113,7 +113,7 @@ impl Auth {
                 rules: ClaimRules {
                     issuer,
                     audience: config.audience.clone(),
-                    leeway_secs: config.leeway_secs as i64,
+                    leeway_secs: i64::from(config.leeway_secs),
                 },
                 max_token_bytes: config.max_token_bytes,
                 keys,

@@ -30,6 +30,9 @@ impl ConfigError {
     }
 }
 
+/// The largest `AUTH_LEEWAY_SECS` accepted.
+pub const MAX_LEEWAY_SECS: u16 = 300;
+
 /// Where the verification keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
@@ -95,8 +98,8 @@ pub struct Config {
     /// `AUTH_AUDIENCE`: a value `aud` must contain, when set.
     pub audience: Option<String>,
     pub(crate) algorithms: AlgorithmSet,
-    /// `AUTH_LEEWAY_SECS`: clock skew allowed on `exp` and `nbf`.
-    pub leeway_secs: u64,
+    /// `AUTH_LEEWAY_SECS`: clock skew allowed on `exp` and `nbf`, at most [`MAX_LEEWAY_SECS`].
+    pub leeway_secs: u16,
     pub(crate) hs256_secret: Option<Vec<u8>>,
     /// `API_KEYS`: the accepted API keys (`None`: unset).
     pub api_keys: Option<ApiKeys>,
@@ -145,43 +148,75 @@ impl Config {
     }
 
     /// Reads configuration through `lookup` (the environment, or a map in tests).
-    /// An empty value counts as unset, except for secrets, where it is an error.
+    ///
+    /// A variable that is set but empty or blank is an error naming it, never "unset".
     pub fn from_lookup(
         default_port: u16,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let raw = |name: &str| lookup(name);
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        // Every variable, read once: `None` when unset, an error when set but blank.
+        let var = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            match lookup(name) {
+                Some(value) if value.trim().is_empty() => {
+                    Err(ConfigError::new(name, "is set but empty"))
+                }
+                value => Ok(value),
+            }
+        };
+        let get =
+            |name: &'static str| Ok::<_, ConfigError>(var(name)?.map(|v| v.trim().to_owned()));
 
-        let host = match get("HOST") {
-            None => IpAddr::from([127, 0, 0, 1]),
-            Some(h) if h.trim() == "localhost" => IpAddr::from([127, 0, 0, 1]),
+        let host = match get("HOST")?.as_deref() {
+            None | Some("localhost") => IpAddr::from([127, 0, 0, 1]),
             Some(h) => h
-                .trim()
                 .parse()
                 .map_err(|_| ConfigError::new("HOST", "not an IP address"))?,
         };
-        let port = parse_number(get("PORT"), "PORT", default_port)?;
+        let port = parse_number(get("PORT")?, "PORT", default_port)?;
 
-        let issuer = get("AUTH_ISSUER").map(|s| s.trim().to_owned());
+        let issuer = get("AUTH_ISSUER")?;
         let issuer_url = issuer
             .as_deref()
             .map(|s| parse_http_url(s, "AUTH_ISSUER"))
             .transpose()?;
-        let jwks_url = get("AUTH_JWKS_URL")
-            .map(|s| parse_http_url(s.trim(), "AUTH_JWKS_URL"))
+        let jwks_url = get("AUTH_JWKS_URL")?
+            .map(|s| parse_http_url(&s, "AUTH_JWKS_URL"))
             .transpose()?;
+        let dev_mode_anywhere = match get("AUTH_DEV_MODE")?.as_deref() {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(_) => return Err(ConfigError::new("AUTH_DEV_MODE", "expected 1 or 0")),
+        };
         let key_source = match (jwks_url, issuer_url) {
+            (Some(_), _) | (_, Some(_)) if dev_mode_anywhere => {
+                return Err(ConfigError::new(
+                    "AUTH_DEV_MODE",
+                    "cannot be combined with AUTH_ISSUER or AUTH_JWKS_URL",
+                ));
+            }
             (Some(url), _) => KeySource::JwksUrl(url),
             (None, Some(issuer)) => KeySource::Discovery(issuer),
             (None, None) => KeySource::Development,
         };
+        if key_source == KeySource::Development && !host.is_loopback() && !dev_mode_anywhere {
+            return Err(ConfigError::new(
+                "AUTH_ISSUER",
+                format!(
+                    "is unset, and development mode (which mints tokens for anyone) binds only \
+                     to loopback, not HOST={host}; set AUTH_ISSUER, or AUTH_DEV_MODE=1 to run \
+                     development mode there anyway"
+                ),
+            ));
+        }
 
-        let audience = get("AUTH_AUDIENCE").map(|s| s.trim().to_owned());
-        let hs256_secret = match raw("AUTH_HS256_SECRET") {
+        let audience = get("AUTH_AUDIENCE")?;
+        let hs256_secret = match var("AUTH_HS256_SECRET")? {
             None => None,
-            Some(s) if s.is_empty() => {
-                return Err(ConfigError::new("AUTH_HS256_SECRET", "is empty"));
+            Some(s) if s.trim() != s => {
+                return Err(ConfigError::new(
+                    "AUTH_HS256_SECRET",
+                    "has leading or trailing whitespace",
+                ));
             }
             Some(s) if s.len() < 32 => {
                 return Err(ConfigError::new(
@@ -191,15 +226,20 @@ impl Config {
             }
             Some(s) => Some(s.into_bytes()),
         };
-        let algorithms = parse_algorithms(get("AUTH_ALGORITHMS"), hs256_secret.is_some())?;
-        let leeway_secs = parse_number(get("AUTH_LEEWAY_SECS"), "AUTH_LEEWAY_SECS", 30)?;
+        let algorithms = parse_algorithms(get("AUTH_ALGORITHMS")?, hs256_secret.is_some())?;
+        let leeway_secs: u16 = parse_number(get("AUTH_LEEWAY_SECS")?, "AUTH_LEEWAY_SECS", 30)?;
+        if leeway_secs > MAX_LEEWAY_SECS {
+            return Err(ConfigError::new(
+                "AUTH_LEEWAY_SECS",
+                format!("must be 0 to {MAX_LEEWAY_SECS}"),
+            ));
+        }
 
-        let api_keys = get("API_KEYS").map(|s| ApiKeys::parse(&s)).transpose()?;
-        let shared_secret = match raw("SHARED_SECRET") {
-            None => None,
-            Some(s) => Some(SharedSecret::new(&s)?),
-        };
-        let force_https = match get("FORCE_HTTPS").as_deref().map(str::trim) {
+        let api_keys = var("API_KEYS")?.map(|s| ApiKeys::parse(&s)).transpose()?;
+        let shared_secret = var("SHARED_SECRET")?
+            .map(|s| SharedSecret::new(&s))
+            .transpose()?;
+        let force_https = match get("FORCE_HTTPS")?.as_deref() {
             None | Some("0" | "false" | "no" | "off") => false,
             Some("1" | "true" | "yes" | "on") => true,
             Some(_) => return Err(ConfigError::new("FORCE_HTTPS", "expected 1 or 0")),
@@ -207,7 +247,7 @@ impl Config {
 
         let defaults = KeySetPolicy::default();
         let secs = |name: &'static str, default: Duration| {
-            parse_number(get(name), name, default.as_secs()).map(Duration::from_secs)
+            parse_number(get(name)?, name, default.as_secs()).map(Duration::from_secs)
         };
         let key_set = KeySetPolicy {
             refetch_cooldown: secs("AUTH_JWKS_COOLDOWN_SECS", defaults.refetch_cooldown)?,
@@ -216,7 +256,7 @@ impl Config {
             ..defaults
         };
         let token_cache_size = parse_number(
-            get("AUTH_TOKEN_CACHE_SIZE"),
+            get("AUTH_TOKEN_CACHE_SIZE")?,
             "AUTH_TOKEN_CACHE_SIZE",
             10_000,
         )?;
@@ -224,6 +264,11 @@ impl Config {
         if issuer.is_none() && matches!(key_source, KeySource::JwksUrl(_)) {
             tracing::warn!(
                 "AUTH_JWKS_URL is set without AUTH_ISSUER: the iss claim is not checked"
+            );
+        }
+        if key_source != KeySource::Development && audience.is_none() {
+            tracing::warn!(
+                "AUTH_AUDIENCE is not set: any token of the issuer, for any API, is accepted"
             );
         }
 
@@ -264,7 +309,6 @@ fn parse_number<T: std::str::FromStr>(
     match value {
         None => Ok(default),
         Some(v) => v
-            .trim()
             .parse()
             .map_err(|_| ConfigError::new(var, "not a valid number")),
     }
@@ -354,10 +398,77 @@ mod tests {
             ("AUTH_HS256_SECRET", "short"),
             ("FORCE_HTTPS", "maybe"),
             ("API_KEYS", "no-colon"),
+            ("AUTH_LEEWAY_SECS", "301"),
+            ("AUTH_LEEWAY_SECS", "99999999999"),
+            ("AUTH_LEEWAY_SECS", "18446744073709551616"),
+            ("SHARED_SECRET", " s3cret"),
+            ("SHARED_SECRET", "s3cret\n"),
+            ("AUTH_HS256_SECRET", " 0123456789abcdef0123456789abcdef"),
+            ("API_KEYS", "alice: key-a"),
+            ("AUTH_DEV_MODE", "yes"),
+            ("AUTH_DEV_MODE", "2"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");
         }
+    }
+
+    #[test]
+    fn leeway_is_bounded_to_five_minutes() {
+        assert_eq!(config(&[("AUTH_LEEWAY_SECS", "0")]).unwrap().leeway_secs, 0);
+        assert_eq!(
+            config(&[("AUTH_LEEWAY_SECS", "300")]).unwrap().leeway_secs,
+            300
+        );
+    }
+
+    #[test]
+    fn set_but_blank_is_an_error_never_unset() {
+        for var in [
+            "HOST",
+            "PORT",
+            "AUTH_ISSUER",
+            "AUTH_JWKS_URL",
+            "AUTH_AUDIENCE",
+            "AUTH_ALGORITHMS",
+            "AUTH_LEEWAY_SECS",
+            "AUTH_HS256_SECRET",
+            "API_KEYS",
+            "SHARED_SECRET",
+            "FORCE_HTTPS",
+            "AUTH_DEV_MODE",
+        ] {
+            for blank in ["", " ", "\t"] {
+                let err = config(&[(var, blank)]).unwrap_err();
+                assert_eq!(err.var, var, "{blank:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn development_mode_binds_only_to_loopback_unless_asked() {
+        let err = config(&[("HOST", "0.0.0.0")]).unwrap_err();
+        assert_eq!(err.var, "AUTH_ISSUER");
+        let err = config(&[("HOST", "192.168.1.10")]).unwrap_err();
+        assert_eq!(err.var, "AUTH_ISSUER");
+        assert!(config(&[("HOST", "::1")]).unwrap().is_development());
+        let anywhere = config(&[("HOST", "0.0.0.0"), ("AUTH_DEV_MODE", "1")]).unwrap();
+        assert!(anywhere.is_development());
+        let real = config(&[("HOST", "0.0.0.0"), ("AUTH_ISSUER", "https://idp.example")]);
+        assert!(!real.unwrap().is_development());
+    }
+
+    #[test]
+    fn dev_mode_flag_conflicts_with_a_real_issuer() {
+        for var in ["AUTH_ISSUER", "AUTH_JWKS_URL"] {
+            let err = config(&[(var, "https://idp.example"), ("AUTH_DEV_MODE", "1")]).unwrap_err();
+            assert_eq!(err.var, "AUTH_DEV_MODE", "{var}");
+        }
+        let off = config(&[
+            ("AUTH_ISSUER", "https://idp.example"),
+            ("AUTH_DEV_MODE", "0"),
+        ]);
+        assert!(off.is_ok());
     }
 
     #[test]

@@ -16,10 +16,17 @@ pub struct SharedSecret {
 }
 
 impl SharedSecret {
-    /// Wraps the configured secret; an empty one is a configuration error.
+    /// Wraps the configured secret. An empty one is a configuration error, and so is one with
+    /// leading or trailing whitespace, which no header value can carry.
     pub fn new(secret: &str) -> Result<Self, ConfigError> {
         if secret.is_empty() {
             return Err(ConfigError::new("SHARED_SECRET", "is empty"));
+        }
+        if secret.trim() != secret {
+            return Err(ConfigError::new(
+                "SHARED_SECRET",
+                "has leading or trailing whitespace",
+            ));
         }
         let mut d = [0u8; 32];
         d.copy_from_slice(digest(&SHA256, secret.as_bytes()).as_ref());
@@ -45,5 +52,11 @@ mod tests {
         assert!(!s.matches(b"gateway-secret "));
         assert!(!s.matches(b""));
         assert!(SharedSecret::new("").is_err());
+        for padded in [" s3cret", "s3cret ", "\ts3cret"] {
+            assert_eq!(
+                SharedSecret::new(padded).err().map(|e| e.var),
+                Some("SHARED_SECRET")
+            );
+        }
     }
 }
