@@ -37,7 +37,9 @@ impl fmt::Debug for ApiKeys {
 }
 
 impl ApiKeys {
-    /// Parses `name:key,name:key` (the `API_KEYS` format).
+    /// Parses `name:key,name:key` (the `API_KEYS` format). Whitespace around an entry or a
+    /// name is ignored; a key with leading or trailing whitespace is an error, since no header
+    /// value can carry it.
     pub fn parse(list: &str) -> Result<Self, CredentialError> {
         let mut keys = Self {
             entries: Vec::new(),
@@ -47,7 +49,10 @@ impl ApiKeys {
             let Some((name, key)) = pair.split_once(':') else {
                 return Err(CredentialError::NotNameKey(index + 1));
             };
-            let (name, key) = (name.trim(), key.trim());
+            let name = name.trim();
+            if key.trim() != key {
+                return Err(CredentialError::KeyWhitespace(index + 1));
+            }
             if name.is_empty() || key.is_empty() {
                 return Err(CredentialError::EmptyEntry(index + 1));
             }
@@ -101,7 +106,7 @@ mod tests {
 
     #[test]
     fn finds_the_owner_of_each_key() {
-        let keys = ApiKeys::parse("alice:key-a, bob : key-b").unwrap();
+        let keys = ApiKeys::parse("alice:key-a, bob :key-b").unwrap();
         assert_eq!(keys.lookup(b"key-a").unwrap().name, "alice");
         assert_eq!(keys.lookup(b"key-b").unwrap().name, "bob");
         assert_eq!(keys.lookup(b"key-c"), None);
@@ -111,7 +116,16 @@ mod tests {
 
     #[test]
     fn rejects_malformed_lists() {
-        for bad in ["alice", "alice:", ":key", "a:k,,b:j", "a:k,b:k"] {
+        for bad in [
+            "alice",
+            "alice:",
+            ":key",
+            "a:k,,b:j",
+            "a:k,b:k",
+            "a: k",
+            "a:\tk,b:j",
+            "a: ",
+        ] {
             assert!(ApiKeys::parse(bad).is_err(), "{bad}");
         }
     }

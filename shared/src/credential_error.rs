@@ -14,6 +14,9 @@ pub enum CredentialError {
     /// An API key list entry without a `:` between name and key (entries count from 1).
     #[error("entry {0} is not name:key")]
     NotNameKey(usize),
+    /// An API key list entry whose key has leading or trailing whitespace.
+    #[error("entry {0} has a key with leading or trailing whitespace")]
+    KeyWhitespace(usize),
     /// An API key list entry with an empty name or key.
     #[error("entry {0} has an empty name or key")]
     EmptyEntry(usize),

@@ -1,5 +1,22 @@
 //! The HTTPS redirect decision (`FORCE_HTTPS`), for services behind a TLS-terminating proxy.
 
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+
+/// Bytes that cannot appear in a URI reference (RFC 3986): controls, space, everything outside
+/// ASCII, and the printable characters no URI component allows. `%` is kept, so an escape the
+/// client already sent stays as it was.
+const NOT_IN_URI: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
 /// Where a plain-HTTP request should be redirected, or `None` when it already arrived
 /// over HTTPS (per `X-Forwarded-Proto`, as set by the gateway).
 ///
@@ -29,6 +46,7 @@ pub(crate) fn redirect_target(
     } else {
         "/"
     };
+    let path = utf8_percent_encode(path, NOT_IN_URI);
     Ok(Some(format!("https://{host}{path}")))
 }
 
@@ -67,6 +85,20 @@ mod tests {
         assert_eq!(
             redirect_target(Some(b"http"), Some(b"a.example:8443"), "/"),
             Ok(Some("https://a.example:8443/".to_owned()))
+        );
+    }
+
+    #[test]
+    fn locations_are_ascii_uri_references() {
+        assert_eq!(
+            redirect_target(None, Some(b"a.example"), "/caf\u{e9}?q=\u{e9} x"),
+            Ok(Some("https://a.example/caf%C3%A9?q=%C3%A9%20x".to_owned()))
+        );
+        assert_eq!(
+            redirect_target(None, Some(b"a.example"), "/a%20b?x=\"<{|}>\\^`\u{7f}\t"),
+            Ok(Some(
+                "https://a.example/a%20b?x=%22%3C%7B%7C%7D%3E%5C%5E%60%7F%09".to_owned()
+            ))
         );
     }
 

@@ -16,10 +16,14 @@ pub struct SharedSecret {
 }
 
 impl SharedSecret {
-    /// Wraps the configured secret; an empty one is a configuration error.
+    /// Wraps the configured secret. An empty one is a configuration error, and so is one with
+    /// leading or trailing whitespace, which no header value can carry.
     pub fn new(secret: &str) -> Result<Self, CredentialError> {
         if secret.is_empty() {
             return Err(CredentialError::Empty);
+        }
+        if secret.trim() != secret {
+            return Err(CredentialError::Whitespace);
         }
         let mut d = [0u8; 32];
         d.copy_from_slice(digest(&SHA256, secret.as_bytes()).as_ref());
@@ -45,5 +49,11 @@ mod tests {
         assert!(!s.matches(b"gateway-secret "));
         assert!(!s.matches(b""));
         assert!(SharedSecret::new("").is_err());
+        for padded in [" s3cret", "s3cret ", "\ts3cret"] {
+            assert_eq!(
+                SharedSecret::new(padded).err(),
+                Some(CredentialError::Whitespace)
+            );
+        }
     }
 }

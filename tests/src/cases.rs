@@ -11,6 +11,8 @@ use crate::sample::{Resp, Sample};
 
 mod several_issuers;
 pub use several_issuers::*;
+mod contract_edges;
+pub use contract_edges::*;
 
 /// A provider publishing the standard keys, and a sample trusting it through discovery.
 pub struct Remote {
@@ -1123,16 +1125,8 @@ pub async fn unknown_routes_and_methods(bin: &str) {
         assert_eq!(resp.error(), "method_not_allowed", "{method} {path}");
         assert_eq!(resp.header("allow"), Some(allow), "{method} {path}");
     }
-    let big_body = s
-        .request(
-            reqwest::Method::POST,
-            "/dev/token",
-            &[("content-type", "application/json")],
-            Some(vec![b' '; 2 * 1024 * 1024]),
-        )
-        .await;
-    assert_eq!(big_body.status, 413, "2 MiB body: {}", big_body.text);
-    assert_eq!(big_body.error(), "payload_too_large");
+    // Oversized bodies: `declared_oversize_body_refused_before_sent`, which reads the answer
+    // before it could be reset while sending.
     for size in [20 * 1024, 200 * 1024] {
         let huge_header = format!(
             "GET /public HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",

@@ -62,6 +62,13 @@ macro_rules! suite {
             several_issuers_unlisted_refused_without_fetch,
             several_issuers_outage_is_isolated,
             several_issuers_startup_errors,
+            declared_oversize_body_refused_before_sent,
+            dev_paths_absent_for_every_method,
+            paths_match_byte_for_byte,
+            redirect_location_is_a_uri,
+            misleading_configuration_refused,
+            dev_mode_on_all_interfaces_when_asked,
+            missing_audience_is_warned,
         );
     };
     (@cases $bin:expr; $($case:ident),+ $(,)?) => {

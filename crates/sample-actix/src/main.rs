@@ -17,7 +17,7 @@ use std::time::Duration;
 use actix_web::body::MessageBody;
 use actix_web::dev::{self, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{
     App, Error, FromRequest, HttpMessage, HttpRequest, HttpResponse, HttpServer, ResponseError,
@@ -26,8 +26,6 @@ use actix_web::{
 use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply};
 use sample_kit::{routes, server};
 
-/// `POST /dev/token` bodies larger than this are answered `413`.
-const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Request heads (request target and headers) larger than this are answered `431`.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Time a client has to send the first request head of a connection.
@@ -104,7 +102,9 @@ fn head_size(head: &dev::RequestHead) -> usize {
 }
 
 /// Oversized heads get `431`, then HTTPS redirect and shared secret run before any route
-/// (`/healthz` excepted).
+/// (`/healthz` excepted), then the path must be one this process serves, byte for byte:
+/// actix's router matches the percent-decoded path (`/%70ublic` would reach `/public`), and
+/// the development issuer's paths do not exist outside development mode.
 async fn gate(
     auth: web::Data<Auth>,
     req: ServiceRequest,
@@ -118,6 +118,10 @@ async fn gate(
         return Ok(req.into_response(response).map_into_right_body());
     }
     auth.gate(&Head(req.head())).map_err(Refusal)?;
+    if routes::served_methods(&auth, req.head().uri.path()).is_none() {
+        let response = respond(routes::not_found());
+        return Ok(req.into_response(response).map_into_right_body());
+    }
     Ok(next.call(req).await?.map_into_left_body())
 }
 
@@ -192,14 +196,17 @@ async fn me(KeyUser(user): KeyUser) -> HttpResponse {
     respond(routes::me(&user))
 }
 
-/// `POST /dev/token` (development mode): at most [`MAX_BODY_BYTES`] of JSON claims.
-async fn dev_token(auth: web::Data<Auth>, body: Result<web::Bytes, Error>) -> HttpResponse {
-    match body {
-        Ok(body) => respond(routes::dev_token(&auth, &body)),
-        Err(e) if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => {
-            respond(routes::payload_too_large())
-        }
-        Err(e) => {
+/// `POST /dev/token` (development mode): at most [`routes::MAX_BODY_BYTES`] of JSON claims; a
+/// declared length over it is refused before the body is read.
+async fn dev_token(auth: web::Data<Auth>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let declared = req.headers().get(CONTENT_LENGTH).map(HeaderValue::as_bytes);
+    if routes::declared_body_too_large(declared) {
+        return respond(routes::payload_too_large());
+    }
+    match payload.to_bytes_limited(routes::MAX_BODY_BYTES).await {
+        Ok(Ok(body)) => respond(routes::dev_token(&auth, &body)),
+        Err(_limit_exceeded) => respond(routes::payload_too_large()),
+        Ok(Err(e)) => {
             tracing::debug!(error = %e, "unreadable request body");
             respond(routes::bad_request())
         }
@@ -246,11 +253,7 @@ fn configure(cfg: &mut web::ServiceConfig) {
                 .route(get().to(admin).wrap(from_fn(require_admin)).wrap(bearer())),
         )
         .service(resource(routes::ME).route(get().to(me)))
-        .service(
-            resource(routes::DEV_TOKEN)
-                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-                .route(web::post().to(dev_token)),
-        )
+        .service(resource(routes::DEV_TOKEN).route(web::post().to(dev_token)))
         .service(resource(routes::OPENID_CONFIGURATION).route(get().to(openid_configuration)))
         .service(resource(routes::JWKS).route(get().to(jwks)));
 }

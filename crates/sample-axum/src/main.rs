@@ -13,8 +13,9 @@ use api_auth::{ApiKeyUser, Auth, AuthError, Claims, HttpRequestHead, Reply};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::Uri;
+use axum::http::header::CONTENT_LENGTH;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -105,12 +106,14 @@ async fn me(KeyUser(user): KeyUser) -> Json {
     Json(routes::me(&user))
 }
 
-/// `POST /dev/token` bodies larger than this are answered `413`.
-const MAX_BODY_BYTES: usize = 16 * 1024;
-
-async fn dev_token(State(auth): State<Auth>, body: Body) -> Json {
+/// `POST /dev/token`: a declared length over the limit is refused before the body is read.
+async fn dev_token(State(auth): State<Auth>, headers: HeaderMap, body: Body) -> Json {
+    let declared = headers.get(CONTENT_LENGTH).map(HeaderValue::as_bytes);
+    if routes::declared_body_too_large(declared) {
+        return Json(routes::payload_too_large());
+    }
     // A limited read fails only past the limit, or when the client is gone anyway.
-    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    match axum::body::to_bytes(body, routes::MAX_BODY_BYTES).await {
         Ok(body) => Json(routes::dev_token(&auth, &body)),
         Err(_) => Json(routes::payload_too_large()),
     }
@@ -135,16 +138,22 @@ async fn jwks(State(auth): State<Auth>) -> Json {
     Json(routes::jwks(&auth))
 }
 
+/// The contract's routes; the development issuer's only in development mode, so that outside
+/// it their paths are unknown (`404` for every method).
 fn app(auth: Auth) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route(routes::HEALTHZ, get(healthz))
         .route(routes::PUBLIC, get(public))
         .route(routes::PROTECTED, get(protected))
         .route(routes::ADMIN, get(admin))
-        .route(routes::ME, get(me))
-        .route(routes::DEV_TOKEN, post(dev_token))
-        .route(routes::OPENID_CONFIGURATION, get(openid_configuration))
-        .route(routes::JWKS, get(jwks))
+        .route(routes::ME, get(me));
+    if auth.is_development() {
+        router = router
+            .route(routes::DEV_TOKEN, post(dev_token))
+            .route(routes::OPENID_CONFIGURATION, get(openid_configuration))
+            .route(routes::JWKS, get(jwks));
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(auth.clone(), gate))

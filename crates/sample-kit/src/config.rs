@@ -31,6 +31,9 @@ impl ConfigError {
     }
 }
 
+/// The largest `AUTH_LEEWAY_SECS` accepted.
+pub const MAX_LEEWAY_SECS: u16 = 300;
+
 /// Where the verification keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
@@ -58,8 +61,8 @@ pub struct Config {
     /// `AUTH_AUDIENCE`: a value `aud` must contain, when set.
     pub audience: Option<String>,
     algorithms: Vec<Algorithm>,
-    /// `AUTH_LEEWAY_SECS`: clock skew allowed on `exp` and `nbf`.
-    pub leeway_secs: u64,
+    /// `AUTH_LEEWAY_SECS`: clock skew allowed on `exp` and `nbf`, at most [`MAX_LEEWAY_SECS`].
+    pub leeway_secs: u16,
     hs256_secret: Option<Vec<u8>>,
     /// `API_KEYS`: the accepted API keys (`None`: unset).
     pub api_keys: Option<ApiKeys>,
@@ -108,31 +111,50 @@ impl Config {
     }
 
     /// Reads configuration through `lookup` (the environment, or a map in tests).
-    /// An empty value counts as unset, except for secrets, where it is an error.
+    ///
+    /// A variable that is set but empty or blank is an error naming it, never "unset".
     pub fn from_lookup(
         default_port: u16,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let raw = |name: &str| lookup(name);
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        // Every variable, read once: `None` when unset, an error when set but blank.
+        let var = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            match lookup(name) {
+                Some(value) if value.trim().is_empty() => {
+                    Err(ConfigError::new(name, "is set but empty"))
+                }
+                value => Ok(value),
+            }
+        };
+        let get =
+            |name: &'static str| Ok::<_, ConfigError>(var(name)?.map(|v| v.trim().to_owned()));
 
-        let host = match get("HOST") {
-            None => IpAddr::from([127, 0, 0, 1]),
-            Some(h) if h.trim() == "localhost" => IpAddr::from([127, 0, 0, 1]),
+        let host = match get("HOST")?.as_deref() {
+            None | Some("localhost") => IpAddr::from([127, 0, 0, 1]),
             Some(h) => h
-                .trim()
                 .parse()
                 .map_err(|_| ConfigError::new("HOST", "not an IP address"))?,
         };
-        let port = parse_number(get("PORT"), "PORT", default_port)?;
+        let port = parse_number(get("PORT")?, "PORT", default_port)?;
 
-        let issuers = match get("AUTH_ISSUER") {
+        let issuers = match get("AUTH_ISSUER")? {
             None => Vec::new(),
             Some(list) => parse_issuers(&list)?,
         };
-        let jwks_url = get("AUTH_JWKS_URL")
-            .map(|s| parse_http_url(s.trim(), "AUTH_JWKS_URL"))
+        let jwks_url = get("AUTH_JWKS_URL")?
+            .map(|s| parse_http_url(&s, "AUTH_JWKS_URL"))
             .transpose()?;
+        let dev_mode_anywhere = match get("AUTH_DEV_MODE")?.as_deref() {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(_) => return Err(ConfigError::new("AUTH_DEV_MODE", "expected 1 or 0")),
+        };
+        if dev_mode_anywhere && (jwks_url.is_some() || !issuers.is_empty()) {
+            return Err(ConfigError::new(
+                "AUTH_DEV_MODE",
+                "cannot be combined with AUTH_ISSUER or AUTH_JWKS_URL",
+            ));
+        }
         let key_source = match jwks_url {
             Some(_) if issuers.len() > 1 => {
                 return Err(ConfigError::new(
@@ -144,12 +166,25 @@ impl Config {
             None if issuers.is_empty() => KeySource::Development,
             None => KeySource::Discovery,
         };
+        if key_source == KeySource::Development && !host.is_loopback() && !dev_mode_anywhere {
+            return Err(ConfigError::new(
+                "AUTH_ISSUER",
+                format!(
+                    "is unset, and development mode (which mints tokens for anyone) binds only \
+                     to loopback, not HOST={host}; set AUTH_ISSUER, or AUTH_DEV_MODE=1 to run \
+                     development mode there anyway"
+                ),
+            ));
+        }
 
-        let audience = get("AUTH_AUDIENCE").map(|s| s.trim().to_owned());
-        let hs256_secret = match raw("AUTH_HS256_SECRET") {
+        let audience = get("AUTH_AUDIENCE")?;
+        let hs256_secret = match var("AUTH_HS256_SECRET")? {
             None => None,
-            Some(s) if s.is_empty() => {
-                return Err(ConfigError::new("AUTH_HS256_SECRET", "is empty"));
+            Some(s) if s.trim() != s => {
+                return Err(ConfigError::new(
+                    "AUTH_HS256_SECRET",
+                    "has leading or trailing whitespace",
+                ));
             }
             Some(s) if s.len() < 32 => {
                 return Err(ConfigError::new(
@@ -159,21 +194,24 @@ impl Config {
             }
             Some(s) => Some(s.into_bytes()),
         };
-        let algorithms = parse_algorithms(get("AUTH_ALGORITHMS"), hs256_secret.is_some())?;
-        let leeway_secs = parse_number(get("AUTH_LEEWAY_SECS"), "AUTH_LEEWAY_SECS", 30)?;
+        let algorithms = parse_algorithms(get("AUTH_ALGORITHMS")?, hs256_secret.is_some())?;
+        let leeway_secs: u16 = parse_number(get("AUTH_LEEWAY_SECS")?, "AUTH_LEEWAY_SECS", 30)?;
+        if leeway_secs > MAX_LEEWAY_SECS {
+            return Err(ConfigError::new(
+                "AUTH_LEEWAY_SECS",
+                format!("must be 0 to {MAX_LEEWAY_SECS}"),
+            ));
+        }
 
-        let api_keys = get("API_KEYS")
+        let api_keys = var("API_KEYS")?
             .map(|s| ApiKeys::parse(&s))
             .transpose()
             .map_err(|e| ConfigError::new("API_KEYS", e.to_string()))?;
-        let shared_secret = match raw("SHARED_SECRET") {
-            None => None,
-            Some(s) => Some(
-                SharedSecret::new(&s)
-                    .map_err(|e| ConfigError::new("SHARED_SECRET", e.to_string()))?,
-            ),
-        };
-        let force_https = match get("FORCE_HTTPS").as_deref().map(str::trim) {
+        let shared_secret = var("SHARED_SECRET")?
+            .map(|s| SharedSecret::new(&s))
+            .transpose()
+            .map_err(|e| ConfigError::new("SHARED_SECRET", e.to_string()))?;
+        let force_https = match get("FORCE_HTTPS")?.as_deref() {
             None | Some("0" | "false" | "no" | "off") => false,
             Some("1" | "true" | "yes" | "on") => true,
             Some(_) => return Err(ConfigError::new("FORCE_HTTPS", "expected 1 or 0")),
@@ -181,17 +219,17 @@ impl Config {
 
         let defaults = KeySetPolicy::default();
         let secs = |name: &'static str, default: Duration| {
-            parse_number(get(name), name, default.as_secs()).map(Duration::from_secs)
+            parse_number(get(name)?, name, default.as_secs()).map(Duration::from_secs)
         };
         let key_set = KeySetPolicy {
             refetch_cooldown: secs("AUTH_JWKS_COOLDOWN_SECS", defaults.refetch_cooldown)?,
             max_stale: secs("AUTH_JWKS_MAX_STALE_SECS", defaults.max_stale)?,
             min_ttl: secs("AUTH_JWKS_MIN_TTL_SECS", defaults.min_ttl)?,
-            refresh_jitter_percent: parse_jitter(get("AUTH_JWKS_REFRESH_JITTER_PCT"))?,
+            refresh_jitter_percent: parse_jitter(get("AUTH_JWKS_REFRESH_JITTER_PCT")?)?,
             ..defaults
         };
         let token_cache_size = parse_number(
-            get("AUTH_TOKEN_CACHE_SIZE"),
+            get("AUTH_TOKEN_CACHE_SIZE")?,
             "AUTH_TOKEN_CACHE_SIZE",
             10_000,
         )?;
@@ -199,6 +237,11 @@ impl Config {
         if issuers.is_empty() && matches!(key_source, KeySource::JwksUrl(_)) {
             tracing::warn!(
                 "AUTH_JWKS_URL is set without AUTH_ISSUER: the iss claim is not checked"
+            );
+        }
+        if key_source != KeySource::Development && audience.is_none() {
+            tracing::warn!(
+                "AUTH_AUDIENCE is not set: any token of the issuer, for any API, is accepted"
             );
         }
 
@@ -235,7 +278,7 @@ impl Config {
     /// remote key set starts fetching at once, in the background.
     pub fn build_auth(&self, base_url: &str) -> Result<Auth, ConfigError> {
         let mut builder = Auth::builder()
-            .leeway(Duration::from_secs(self.leeway_secs))
+            .leeway(Duration::from_secs(u64::from(self.leeway_secs)))
             .algorithms(
                 self.algorithms
                     .iter()
@@ -309,7 +352,6 @@ fn parse_number<T: std::str::FromStr>(
     match value {
         None => Ok(default),
         Some(v) => v
-            .trim()
             .parse()
             .map_err(|_| ConfigError::new(var, "not a valid number")),
     }
@@ -462,6 +504,15 @@ mod tests {
             ("API_KEYS", "no-colon"),
             ("AUTH_JWKS_REFRESH_JITTER_PCT", "51"),
             ("AUTH_JWKS_REFRESH_JITTER_PCT", "-1"),
+            ("AUTH_LEEWAY_SECS", "301"),
+            ("AUTH_LEEWAY_SECS", "99999999999"),
+            ("AUTH_LEEWAY_SECS", "18446744073709551616"),
+            ("SHARED_SECRET", " s3cret"),
+            ("SHARED_SECRET", "s3cret\n"),
+            ("AUTH_HS256_SECRET", " 0123456789abcdef0123456789abcdef"),
+            ("API_KEYS", "alice: key-a"),
+            ("AUTH_DEV_MODE", "yes"),
+            ("AUTH_DEV_MODE", "2"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");
@@ -475,6 +526,64 @@ mod tests {
             let c = config(&[("AUTH_JWKS_REFRESH_JITTER_PCT", value)]).unwrap();
             assert_eq!(c.key_set.refresh_jitter_percent, percent, "{value}");
         }
+    }
+
+    #[test]
+    fn leeway_is_bounded_to_five_minutes() {
+        assert_eq!(config(&[("AUTH_LEEWAY_SECS", "0")]).unwrap().leeway_secs, 0);
+        assert_eq!(
+            config(&[("AUTH_LEEWAY_SECS", "300")]).unwrap().leeway_secs,
+            300
+        );
+    }
+
+    #[test]
+    fn set_but_blank_is_an_error_never_unset() {
+        for var in [
+            "HOST",
+            "PORT",
+            "AUTH_ISSUER",
+            "AUTH_JWKS_URL",
+            "AUTH_AUDIENCE",
+            "AUTH_ALGORITHMS",
+            "AUTH_LEEWAY_SECS",
+            "AUTH_HS256_SECRET",
+            "API_KEYS",
+            "SHARED_SECRET",
+            "FORCE_HTTPS",
+            "AUTH_DEV_MODE",
+        ] {
+            for blank in ["", " ", "\t"] {
+                let err = config(&[(var, blank)]).unwrap_err();
+                assert_eq!(err.var, var, "{blank:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn development_mode_binds_only_to_loopback_unless_asked() {
+        let err = config(&[("HOST", "0.0.0.0")]).unwrap_err();
+        assert_eq!(err.var, "AUTH_ISSUER");
+        let err = config(&[("HOST", "192.168.1.10")]).unwrap_err();
+        assert_eq!(err.var, "AUTH_ISSUER");
+        assert!(config(&[("HOST", "::1")]).unwrap().is_development());
+        let anywhere = config(&[("HOST", "0.0.0.0"), ("AUTH_DEV_MODE", "1")]).unwrap();
+        assert!(anywhere.is_development());
+        let real = config(&[("HOST", "0.0.0.0"), ("AUTH_ISSUER", "https://idp.example")]);
+        assert!(!real.unwrap().is_development());
+    }
+
+    #[test]
+    fn dev_mode_flag_conflicts_with_a_real_issuer() {
+        for var in ["AUTH_ISSUER", "AUTH_JWKS_URL"] {
+            let err = config(&[(var, "https://idp.example"), ("AUTH_DEV_MODE", "1")]).unwrap_err();
+            assert_eq!(err.var, "AUTH_DEV_MODE", "{var}");
+        }
+        let off = config(&[
+            ("AUTH_ISSUER", "https://idp.example"),
+            ("AUTH_DEV_MODE", "0"),
+        ]);
+        assert!(off.is_ok());
     }
 
     #[test]

@@ -49,6 +49,41 @@ pub const JWKS: &str = "/.well-known/jwks.json";
 /// The paths the shared-secret gate and the HTTPS redirect never apply to.
 pub const UNGATED: [&str; 1] = [HEALTHZ];
 
+/// Largest `POST /dev/token` body accepted; a longer one is answered `413`.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Whether a request's declared `Content-Length` (the raw header value) is over
+/// [`MAX_BODY_BYTES`], so that it can be answered `413` before any of the body is read and the
+/// client sees the answer rather than a reset. A length too long for `u64` is too large; a
+/// missing or non-numeric value is not: the framework's own framing checks and the limited
+/// read still apply.
+pub fn declared_body_too_large(content_length: Option<&[u8]>) -> bool {
+    let Some(digits) = content_length.map(<[u8]>::trim_ascii) else {
+        return false;
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|digits| digits.parse::<usize>().ok())
+        .is_none_or(|length| length > MAX_BODY_BYTES)
+}
+
+/// Whether `path` belongs to the development issuer (`/dev/token`, `/.well-known/*`).
+pub fn is_dev_path(path: &str) -> bool {
+    matches!(path, DEV_TOKEN | OPENID_CONFIGURATION | JWKS)
+}
+
+/// The methods `path` serves on this process: [`allowed_methods`], except that the
+/// development issuer's paths do not exist outside development mode (`404` for every method).
+pub fn served_methods(auth: &Auth, path: &str) -> Option<&'static [&'static str]> {
+    if is_dev_path(path) && !auth.is_development() {
+        return None;
+    }
+    allowed_methods(path)
+}
+
 /// The methods a route of the contract serves (for `Allow`); `None` for a path it lacks.
 pub fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
     match path {
@@ -163,4 +198,20 @@ pub fn jwks(auth: &Auth) -> Reply {
     }
     let _ = auth;
     not_found()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_lengths_over_the_limit_are_too_large() {
+        assert!(!declared_body_too_large(None));
+        assert!(!declared_body_too_large(Some(b"16384")));
+        assert!(declared_body_too_large(Some(b"16385")));
+        assert!(declared_body_too_large(Some(b" 2097152 ")));
+        assert!(declared_body_too_large(Some(b"99999999999999999999999")));
+        assert!(!declared_body_too_large(Some(b"-1")));
+        assert!(!declared_body_too_large(Some(b"\xff")));
+    }
 }

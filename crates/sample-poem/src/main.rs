@@ -18,7 +18,7 @@ use std::sync::Arc;
 use api_auth::{ApiKeyUser, Auth, AuthError, Claims, HttpRequestHead, Reply};
 use hyper::body::Incoming;
 use poem::error::{MethodNotAllowedError, ResponseError};
-use poem::http::{StatusCode, uri::Scheme};
+use poem::http::{StatusCode, header::CONTENT_LENGTH, uri::Scheme};
 use poem::web::{Data, LocalAddr, RemoteAddr};
 use poem::{
     Addr, Body, Endpoint, EndpointExt, FromRequest, IntoResponse, Middleware, Request, RequestBody,
@@ -26,8 +26,6 @@ use poem::{
 };
 use sample_kit::{http1, routes, server};
 
-/// `POST /dev/token` bodies larger than this are answered `413`.
-const MAX_BODY_BYTES: usize = 16 * 1024;
 /// The methods of a `GET` route (poem answers `HEAD` with the `GET` handler, without a body).
 const GET: &[&str] = &["GET", "HEAD"];
 /// The methods of a `POST` route.
@@ -177,10 +175,15 @@ fn me(KeyUser(user): KeyUser) -> Json {
     Json(routes::me(&user))
 }
 
-/// `POST /dev/token` (development mode): mints a token from a JSON body of at most 16 KiB.
+/// `POST /dev/token` (development mode): mints a token from a JSON body of at most 16 KiB; a
+/// declared length over it is refused before the body is read.
 #[handler]
-async fn dev_token(Data(auth): Data<&Auth>, body: Body) -> poem::Result<Json> {
-    let body = body.into_bytes_limit(MAX_BODY_BYTES).await?;
+async fn dev_token(request: &Request, Data(auth): Data<&Auth>, body: Body) -> poem::Result<Json> {
+    let declared = request.headers().get(CONTENT_LENGTH).map(|v| v.as_bytes());
+    if routes::declared_body_too_large(declared) {
+        return Ok(Json(routes::payload_too_large()));
+    }
+    let body = body.into_bytes_limit(routes::MAX_BODY_BYTES).await?;
     Ok(Json(routes::dev_token(auth, &body)))
 }
 
@@ -220,20 +223,25 @@ async fn answer(error: poem::Error) -> Response {
     Json(reply).into_response()
 }
 
-/// Every route of the contract behind the gate, with every error answered.
+/// Every route of the contract behind the gate, with every error answered. The development
+/// issuer's routes exist only in development mode (outside it: `404` for every method).
 fn app(auth: Auth) -> impl Endpoint<Output = Response> {
-    Route::new()
+    let mut route = Route::new()
         .at(routes::HEALTHZ, allow(get(healthz), GET))
         .at(routes::PUBLIC, allow(get(public), GET))
         .at(routes::PROTECTED, allow(get(protected), GET))
         .at(routes::ADMIN, allow(get(admin), GET))
-        .at(routes::ME, allow(get(me), GET))
-        .at(routes::DEV_TOKEN, allow(post(dev_token), POST))
-        .at(
-            routes::OPENID_CONFIGURATION,
-            allow(get(openid_configuration), GET),
-        )
-        .at(routes::JWKS, allow(get(jwks), GET))
+        .at(routes::ME, allow(get(me), GET));
+    if auth.is_development() {
+        route = route
+            .at(routes::DEV_TOKEN, allow(post(dev_token), POST))
+            .at(
+                routes::OPENID_CONFIGURATION,
+                allow(get(openid_configuration), GET),
+            )
+            .at(routes::JWKS, allow(get(jwks), GET));
+    }
+    route
         .with(Gate(auth.clone()))
         .data(auth)
         .catch_all_error(answer)

@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 
 use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply, RequestHead};
 use rocket::config::{Ident, LogLevel};
-use rocket::data::{Capped, Limits, ToByteUnit};
+use rocket::data::{Limits, ToByteUnit};
 use rocket::error::ErrorKind;
 use rocket::fairing::{AdHoc, Fairing, Info, Kind};
 use rocket::http::{ContentType, Method, Status};
@@ -34,7 +34,7 @@ use rocket::{Data, Request, catch, get, post, uri};
 use sample_kit::{routes, server};
 
 /// `POST /dev/token` bodies larger than this are answered `413`.
-const MAX_BODY_BYTES: u64 = 16 * 1024;
+const MAX_BODY_BYTES: u64 = routes::MAX_BODY_BYTES as u64;
 /// Request heads (request line and headers) larger than this are answered `431`.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Seconds in-flight requests get to finish once shutdown is requested.
@@ -238,8 +238,9 @@ fn check_gate(request: &Request<'_>) -> Result<(), Reply> {
     let auth = auth(request).ok_or_else(|| not_ready().reply())?;
     auth.gate(&head).map_err(|error| error.reply())?;
     // Rocket's router ignores empty segments and a trailing slash and decodes escapes
-    // (`/public/`, `//public`, `/%70ublic`); the contract serves its paths exactly.
-    if routes::allowed_methods(request.uri().path().as_str()).is_some() {
+    // (`/public/`, `//public`, `/%70ublic`); the contract serves its paths exactly, and the
+    // development issuer's only in development mode.
+    if routes::served_methods(auth, request.uri().path().as_str()).is_some() {
         Ok(())
     } else {
         Err(routes::not_found())
@@ -305,13 +306,37 @@ fn me(user: KeyUser) -> Json {
     Json(routes::me(&user.0))
 }
 
-/// `POST /dev/token`; the body is read up to the `bytes` limit ([`MAX_BODY_BYTES`]).
+/// Whether the request's declared `Content-Length` is over [`MAX_BODY_BYTES`].
+struct DeclaredTooLarge(bool);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for DeclaredTooLarge {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let declared = request
+            .headers()
+            .get_one("content-length")
+            .map(str::as_bytes);
+        Outcome::Success(DeclaredTooLarge(routes::declared_body_too_large(declared)))
+    }
+}
+
+/// `POST /dev/token`; a declared length over [`MAX_BODY_BYTES`] is refused before the body is
+/// read, any other body is read up to that limit.
 #[post("/dev/token", data = "<body>")]
-fn dev_token(api: Api<'_>, body: Capped<Vec<u8>>) -> Json {
-    if !body.is_complete() {
+async fn dev_token(api: Api<'_>, declared: DeclaredTooLarge, body: Data<'_>) -> Json {
+    if declared.0 {
         return Json(routes::payload_too_large());
     }
-    Json(routes::dev_token(api.0, &body))
+    match body.open(MAX_BODY_BYTES.bytes()).into_bytes().await {
+        Ok(body) if body.is_complete() => Json(routes::dev_token(api.0, &body)),
+        Ok(_) => Json(routes::payload_too_large()),
+        Err(error) => {
+            tracing::debug!(%error, "unreadable request body");
+            Json(routes::bad_request())
+        }
+    }
 }
 
 /// `GET /.well-known/openid-configuration` (development mode).
@@ -344,7 +369,9 @@ fn answer(request: &Request<'_>, fallback: impl FnOnce() -> Reply) -> Json {
 #[catch(404)]
 fn not_found(request: &Request<'_>) -> Json {
     answer(request, || {
-        match routes::allowed_methods(request.uri().path().as_str()) {
+        let served = auth(request)
+            .and_then(|auth| routes::served_methods(auth, request.uri().path().as_str()));
+        match served {
             Some(allow) => routes::method_not_allowed(allow),
             None => routes::not_found(),
         }

@@ -26,7 +26,7 @@ use warp::reject::{LengthRequired, PayloadTooLarge, Reject, Rejection};
 use warp::reply::Response;
 
 /// `POST /dev/token` bodies larger than this are answered `413`.
-const MAX_BODY_BYTES: u64 = 16 * 1024;
+const MAX_BODY_BYTES: u64 = routes::MAX_BODY_BYTES as u64;
 
 /// A contract reply as a warp response.
 fn respond(reply: Reply) -> Response {
@@ -89,10 +89,20 @@ fn head() -> impl Filter<Extract = (Head,), Error = Infallible> + Clone {
         })
 }
 
-/// HTTPS redirect, then shared secret, in front of every route (`/healthz` excepted).
+/// HTTPS redirect, then shared secret, in front of every route (`/healthz` excepted); then
+/// the development issuer's paths are unknown outside development mode (`404` for every
+/// method).
 fn gate(auth: Auth) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     head()
-        .and_then(move |head: Head| ready(auth.gate(&head).map_err(refuse)))
+        .and_then(move |head: Head| {
+            ready(auth.gate(&head).map_err(refuse).and_then(|()| {
+                if routes::is_dev_path(head.path()) && !auth.is_development() {
+                    Err(warp::reject::not_found())
+                } else {
+                    Ok(())
+                }
+            }))
+        })
         .untuple_one()
 }
 
@@ -167,6 +177,8 @@ fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Infallible> + C
     let me = route(routes::ME, GET)
         .and(with_api_key(auth.clone()))
         .map(|user: ApiKeyUser| respond(routes::me(&user)));
+    // warp's own limit refuses a declared length over it before reading the body (`413`),
+    // and a body without a declared length (`411`).
     let dev_token = route(routes::DEV_TOKEN, POST)
         .and(warp::body::content_length_limit(MAX_BODY_BYTES))
         .and(warp::body::bytes())
