@@ -30,6 +30,7 @@ mod request;
 pub mod routes;
 pub mod server;
 mod shared_secret;
+mod strict_json;
 mod token;
 mod token_cache;
 

@@ -9,6 +9,9 @@ use crate::idp::{Idp, Mode, jwks_of};
 use crate::keys::{b64, keys, mint, mint_as, mint_with_header, now, sign_raw};
 use crate::sample::{Resp, Sample};
 
+mod nested_duplicates;
+pub use nested_duplicates::*;
+
 /// A provider publishing the standard keys, and a sample trusting it through discovery.
 pub struct Remote {
     /// The identity provider.
@@ -47,7 +50,7 @@ async fn remote_cached(
     Remote { idp, sample }
 }
 
-async fn remote(bin: &str, env: &[(&str, &str)]) -> Remote {
+pub(crate) async fn remote(bin: &str, env: &[(&str, &str)]) -> Remote {
     remote_with(bin, standard_jwks(), env).await
 }
 
@@ -86,7 +89,7 @@ fn without(mut value: Value, name: &str) -> Value {
 }
 
 #[track_caller]
-fn assert_granted(resp: &Resp, what: &str) {
+pub(crate) fn assert_granted(resp: &Resp, what: &str) {
     assert_eq!(resp.status, 200, "{what}: {}", resp.text);
     assert_eq!(
         resp.json["message"], "Access granted",
@@ -96,7 +99,7 @@ fn assert_granted(resp: &Resp, what: &str) {
 }
 
 #[track_caller]
-fn assert_invalid_token(resp: &Resp, what: &str) {
+pub(crate) fn assert_invalid_token(resp: &Resp, what: &str) {
     assert_eq!(resp.status, 401, "{what}: {}", resp.text);
     let challenge = resp.header("www-authenticate").unwrap_or_default();
     assert!(
