@@ -1,5 +1,6 @@
 //! The verified claims of a token, handed to route handlers: raw, registered, or typed.
 
+use std::mem::size_of;
 use std::sync::Arc;
 
 use serde::de::value::MapDeserializer;
@@ -120,6 +121,13 @@ impl Claims {
         }
     }
 
+    /// An estimate of the heap memory the claims hold, in bytes: every string's, array's
+    /// and object node's allocation, plus the allocator's bookkeeping for each. Used to weigh
+    /// token-cache entries, so that large tokens count for what they hold.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        ALLOCATION_OVERHEAD.saturating_add(object_bytes(&self.0))
+    }
+
     /// All claims.
     pub fn as_map(&self) -> &Map<String, Value> {
         &self.0
@@ -170,6 +178,47 @@ impl Claims {
     }
 }
 
+/// What the allocator adds to each allocation (header and rounding), roughly.
+const ALLOCATION_OVERHEAD: usize = 16;
+
+/// What one object member costs besides its name's and value's own heap: its slot in a
+/// `BTreeMap` node (name and value inline), with room for nodes being half empty.
+const MEMBER_SLOT: usize = 2 * (size_of::<String>() + size_of::<Value>());
+
+fn object_bytes(map: &Map<String, Value>) -> usize {
+    map.iter().fold(0, |total: usize, (name, value)| {
+        total
+            .saturating_add(MEMBER_SLOT)
+            .saturating_add(string_bytes(name))
+            .saturating_add(value_bytes(value))
+    })
+}
+
+fn string_bytes(s: &str) -> usize {
+    if s.is_empty() {
+        0
+    } else {
+        s.len().saturating_add(ALLOCATION_OVERHEAD)
+    }
+}
+
+/// The heap held by one value, not counting its own inline slot. Recursion is bounded by
+/// the JSON parser's nesting limit.
+fn value_bytes(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        Value::String(s) => string_bytes(s),
+        Value::Array(items) => items.iter().fold(
+            items
+                .capacity()
+                .saturating_mul(size_of::<Value>())
+                .saturating_add(ALLOCATION_OVERHEAD),
+            |total, item| total.saturating_add(value_bytes(item)),
+        ),
+        Value::Object(map) => object_bytes(map).saturating_add(ALLOCATION_OVERHEAD),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -210,5 +259,17 @@ mod tests {
         let err = wrong.deserialize::<Mine>().err().unwrap();
         assert!(err.detail().contains("high"));
         assert!(!AuthError::from(err).description().contains("high"));
+    }
+
+    #[test]
+    fn heap_bytes_counts_what_the_claims_hold() {
+        let small = claims(json!({"sub":"alice"})).heap_bytes();
+        assert!(small < 256, "{small}");
+        let array = claims(json!({"sub":"x","a":vec![0; 3000]})).heap_bytes();
+        assert!(array >= 3000 * size_of::<Value>(), "{array}");
+        let strings = claims(json!({"a":vec!["abcdefgh"; 1000]})).heap_bytes();
+        assert!(strings >= 1000 * (size_of::<Value>() + 8), "{strings}");
+        let nested = claims(json!({"a":{"b":{"c":"x".repeat(10_000)}}})).heap_bytes();
+        assert!(nested >= 10_000, "{nested}");
     }
 }

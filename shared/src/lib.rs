@@ -94,6 +94,7 @@ mod policy;
 mod reply;
 mod request;
 mod shared_secret;
+mod strict_json;
 mod token;
 mod token_cache;
 

@@ -8,11 +8,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::algorithm::Algorithm;
 use crate::error::TokenError;
+use crate::strict_json;
 
 /// A token split into its parts, header read, signature not yet checked.
 #[derive(Debug)]
@@ -26,7 +26,7 @@ pub(crate) struct UnverifiedToken<'a> {
 }
 
 /// Splits and reads a compact JWS. Refuses oversized tokens, anything but three non-empty
-/// base64url parts, non-object or duplicate-member JSON, `alg: none` and unknown
+/// base64url parts, non-object JSON or duplicate members at any depth, `alg: none` and unknown
 /// algorithms, and any `crit` or `b64` extension.
 pub(crate) fn parse(token: &str, max_len: usize) -> Result<UnverifiedToken<'_>, TokenError> {
     if token.len() > max_len {
@@ -94,36 +94,7 @@ fn decode_object(part: &str, what: &'static str) -> Result<Map<String, Value>, T
         return Err(malformed());
     }
     let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| malformed())?;
-    serde_json::from_slice::<StrictObject>(&bytes)
-        .map(|o| o.0)
-        .map_err(|_| malformed())
-}
-
-/// A JSON object whose members are unique (RFC 7515 §5.2: a duplicate is rejected rather
-/// than silently resolved one way by us and another way by the token's issuer).
-struct StrictObject(Map<String, Value>);
-
-impl<'de> Deserialize<'de> for StrictObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = StrictObject;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
-                let mut map = Map::new();
-                while let Some(key) = access.next_key::<String>()? {
-                    let value: Value = access.next_value()?;
-                    if map.insert(key, value).is_some() {
-                        return Err(A::Error::custom("duplicate member"));
-                    }
-                }
-                Ok(StrictObject(map))
-            }
-        }
-        deserializer.deserialize_map(ObjectVisitor)
-    }
+    strict_json::object_from_slice(&bytes).map_err(|_| malformed())
 }
 
 /// The claim rules of one deployment.
@@ -231,6 +202,10 @@ mod tests {
             format!("{}.e30.c2ln", b64("null")),
             format!("{}.e30.c2ln", b64("[1]")),
             format!("{}.e30.c2ln", b64(r#"{"alg":"RS256","alg":"RS256"}"#)),
+            format!(
+                "{}.e30.c2ln",
+                b64(r#"{"alg":"RS256","jwk":{"kty":"RSA","kty":"EC"}}"#)
+            ),
             format!("{}.e30.c2ln", b64(r#"{"alg":"RS256","kid":5}"#)),
         ] {
             assert!(
@@ -347,10 +322,15 @@ mod tests {
 
     #[test]
     fn duplicate_claims_are_refused() {
-        let payload = b64(r#"{"sub":"a","sub":"b"}"#);
-        assert!(matches!(
-            decode_claims(&payload),
-            Err(TokenError::Malformed(_))
-        ));
+        for payload in [
+            r#"{"sub":"a","sub":"b"}"#,
+            r#"{"realm_access":{"roles":["user"],"roles":["admin"]}}"#,
+            r#"{"groups":[{"id":1,"id":2}]}"#,
+        ] {
+            assert!(
+                matches!(decode_claims(&b64(payload)), Err(TokenError::Malformed(_))),
+                "{payload}"
+            );
+        }
     }
 }

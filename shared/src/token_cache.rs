@@ -45,7 +45,20 @@ impl Expiry<TokenDigest, Arc<CachedToken>> for UntilTokenExpiry {
     }
 }
 
+/// The memory the cache may hold, by the entries' estimated size: the parsed claims' heap
+/// (see [`Claims::heap_bytes`]) plus [`ENTRY_OVERHEAD`] each.
+pub(crate) const MEMORY_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What an entry costs besides its claims: the digest key, the shared `CachedToken`, the
+/// claims' map header and `moka`'s own bookkeeping (hash-table slot, access-order and
+/// expiry nodes), rounded up.
+const ENTRY_OVERHEAD: u64 = 256;
+
 /// A bounded cache of verified tokens (Envoy's jwt_authn keeps one too).
+///
+/// Bounded twice: by memory ([`MEMORY_BUDGET_BYTES`]), so that a flood of the largest
+/// tokens allowed cannot hold more than that, and by count, as each entry weighs at least
+/// the budget divided by the configured number of tokens.
 ///
 /// Built on `moka` rather than the `cached` crate: each entry needs its own lifetime (the
 /// token's `exp`), and a rotation must drop every entry of a key by predicate; `cached`'s
@@ -55,11 +68,27 @@ pub(crate) struct TokenCache {
 }
 
 impl TokenCache {
-    /// A cache of at most `capacity` tokens.
+    /// A cache of at most `capacity` tokens and [`MEMORY_BUDGET_BYTES`] of their size.
     pub(crate) fn new(capacity: usize, leeway_secs: i64) -> Self {
+        Self::with_budget(capacity, MEMORY_BUDGET_BYTES, leeway_secs)
+    }
+
+    fn with_budget(capacity: usize, budget_bytes: u64, leeway_secs: i64) -> Self {
+        let count = u64::try_from(capacity).unwrap_or(u64::MAX).max(1);
+        // Every entry weighs at least `floor` and the cache holds `count` times that, so it
+        // never holds more than `count` entries, and exactly that many small ones.
+        let floor = (budget_bytes / count).max(1);
+        let max_weight = floor.saturating_mul(count).min(budget_bytes);
         Self {
             entries: moka::sync::Cache::builder()
-                .max_capacity(capacity as u64)
+                .max_capacity(max_weight)
+                .weigher(move |_, token: &Arc<CachedToken>| {
+                    let size = u64::try_from(token.claims.heap_bytes())
+                        .unwrap_or(u64::MAX)
+                        .saturating_add(ENTRY_OVERHEAD)
+                        .max(floor);
+                    u32::try_from(size).unwrap_or(u32::MAX)
+                })
                 .expire_after(UntilTokenExpiry { leeway_secs })
                 .support_invalidation_closures()
                 .build(),
@@ -99,4 +128,69 @@ pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn token(claims: Value) -> CachedToken {
+        let Value::Object(map) = claims else {
+            unreachable!()
+        };
+        CachedToken {
+            claims: Claims::new(map),
+            issuer: 0,
+            key: None,
+            exp: unix_now() + 300,
+            nbf: None,
+        }
+    }
+
+    fn fill(cache: &TokenCache, count: u32, claims: impl Fn(u32) -> Value) {
+        for i in 0..count {
+            let key = TokenCache::digest(&i.to_string());
+            cache.insert(key, token(claims(i)));
+        }
+        cache.entries.run_pending_tasks();
+    }
+
+    #[test]
+    fn large_tokens_are_bounded_by_memory() {
+        let budget = 4 * 1024 * 1024;
+        let cache = TokenCache::with_budget(10_000, budget, 0);
+        // As parsed from the largest payload allowed: thousands of small array items.
+        fill(&cache, 1_000, |i| json!({"sub": i, "a": vec![0; 2_900]}));
+        let weighed = cache.entries.weighted_size();
+        assert!(weighed <= budget, "{weighed} > {budget}");
+        let kept = cache.entries.entry_count();
+        assert!(kept > 0, "a large token still fits");
+        assert!(
+            kept < 60,
+            "each entry weighs at least its 2,900 items: {kept} kept"
+        );
+    }
+
+    #[test]
+    fn small_tokens_are_bounded_by_count() {
+        let cache = TokenCache::with_budget(100, MEMORY_BUDGET_BYTES, 0);
+        fill(&cache, 1_000, |i| json!({"sub": i}));
+        let kept = cache.entries.entry_count();
+        assert!(kept > 0 && kept <= 100, "{kept} kept");
+        assert!(cache.entries.weighted_size() <= MEMORY_BUDGET_BYTES);
+    }
+
+    #[test]
+    fn the_default_budget_holds_the_default_count_of_ordinary_tokens() {
+        let cache = TokenCache::new(10_000, 0);
+        let ordinary = |i| {
+            json!({"sub": format!("user-{i}"), "iss": "https://issuer.example",
+            "aud": "api", "exp": 2_000_000_000, "iat": 1_900_000_000, "scope": "read write",
+            "roles": ["user"]})
+        };
+        fill(&cache, 10_000, ordinary);
+        assert_eq!(cache.entries.entry_count(), 10_000);
+    }
 }

@@ -13,6 +13,8 @@ mod several_issuers;
 pub use several_issuers::*;
 mod contract_edges;
 pub use contract_edges::*;
+mod nested_duplicates;
+pub use nested_duplicates::*;
 
 /// A provider publishing the standard keys, and a sample trusting it through discovery.
 pub struct Remote {
@@ -52,7 +54,7 @@ async fn remote_cached(
     Remote { idp, sample }
 }
 
-async fn remote(bin: &str, env: &[(&str, &str)]) -> Remote {
+pub(crate) async fn remote(bin: &str, env: &[(&str, &str)]) -> Remote {
     remote_with(bin, standard_jwks(), env).await
 }
 

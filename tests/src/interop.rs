@@ -3,11 +3,14 @@
 //! tokens with RSA, EC and Ed25519 keys.
 //!
 //! Their dependencies live in `tests/interop/` and are installed by `scripts/interop-deps`
-//! (`npm ci`, and a Python virtual environment). A missing toolchain fails the test with
-//! that instruction; it never skips.
+//! (`npm ci`, and a Python virtual environment), which the first interoperability case of a
+//! test process runs itself. A missing toolchain fails the test with an instruction; it
+//! never skips.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -26,12 +29,52 @@ const CLIENT_SECRET: &str = "interop-secret";
 /// How long the provider may take to print its issuer line.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-const INSTALL_HINT: &str =
-    "run scripts/interop-deps first (needs Node.js >= 20 with npm, and Python >= 3.9 with venv)";
+const INSTALL_HINT: &str = "the interoperability tests need Node.js >= 20 with npm, and \
+     Python >= 3.9 with venv, on the PATH; scripts/interop-deps installs the rest";
 
 /// `tests/interop/`.
 pub fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
+}
+
+/// Installs the dependencies with `scripts/interop-deps` (idempotent: quick when they are
+/// up to date), once per test process. Several test binaries may start at once, so the run
+/// holds an exclusive lock on `tests/interop/.install.lock`: the first installs, the others
+/// wait and then find everything in place.
+pub async fn install_dependencies() {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = tokio::task::spawn_blocking(|| INSTALLED.get_or_init(install_locked).clone())
+        .await
+        .expect("the dependency installation does not panic");
+    if let Err(message) = result {
+        panic!("{message}");
+    }
+}
+
+fn install_locked() -> Result<(), String> {
+    let dir = interop_dir();
+    let lock_path = dir.join(".install.lock");
+    let lock = File::create(&lock_path)
+        .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/interop-deps");
+    let output = std::process::Command::new(&script)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}: {INSTALL_HINT}", script.display()))?;
+    // Dropping the file releases the lock.
+    drop(lock);
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} failed ({}): {}\n{INSTALL_HINT}",
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
 }
 
 fn require(path: &Path, what: &str) {
@@ -86,6 +129,7 @@ impl Provider {
     /// Starts the provider on `port` (0: any) signing with the keys in `keys` (generated when
     /// the file does not exist yet); with `rotate`, a new RSA key is put first.
     pub async fn start(keys: &KeysFile, port: u16, rotate: bool) -> Self {
+        install_dependencies().await;
         let dir = interop_dir();
         require(&dir.join("node_modules/oidc-provider"), "oidc-provider");
         let mut child = Command::new("node")
@@ -157,6 +201,7 @@ impl Provider {
 
 /// Runs the PyJWT tool with `args`, feeding `stdin`; returns its exit success and stdout.
 pub async fn jose_tool(args: &[&str], stdin: &str) -> (bool, String, String) {
+    install_dependencies().await;
     let mut child = Command::new(python())
         .arg(interop_dir().join("jose_tool.py"))
         .args(args)

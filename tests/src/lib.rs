@@ -37,6 +37,7 @@ macro_rules! suite {
             attack_kid_tricks,
             attack_header_key_injection,
             attack_extensions_and_duplicates,
+            nested_duplicate_members,
             attack_structure,
             authorization_header_forms,
             api_keys,
