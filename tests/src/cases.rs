@@ -9,6 +9,9 @@ use crate::idp::{Idp, Mode, jwks_of};
 use crate::keys::{b64, keys, mint, mint_as, mint_with_header, now, sign_raw};
 use crate::sample::{Resp, Sample};
 
+mod key_store_hardening;
+pub use key_store_hardening::*;
+
 /// A provider publishing the standard keys, and a sample trusting it through discovery.
 pub struct Remote {
     /// The identity provider.
@@ -17,7 +20,7 @@ pub struct Remote {
     pub sample: Sample,
 }
 
-fn standard_jwks() -> Value {
+pub(crate) fn standard_jwks() -> Value {
     let k = keys();
     jwks_of(&[&k.rsa.jwk, &k.ec256.jwk, &k.ec384.jwk, &k.ed.jwk])
 }
@@ -32,7 +35,7 @@ async fn remote_with(bin: &str, jwks: Value, env: &[(&str, &str)]) -> Remote {
 }
 
 /// Like [`remote_with`], with the provider's `Cache-Control` set before the first fetch.
-async fn remote_cached(
+pub(crate) async fn remote_cached(
     bin: &str,
     jwks: Value,
     cache_control: &str,
@@ -66,7 +69,7 @@ async fn sample_on_jwks_url(bin: &str, idp: &Idp) -> Sample {
 }
 
 /// Claims that pass every check for `issuer`.
-fn claims(issuer: &str) -> Value {
+pub(crate) fn claims(issuer: &str) -> Value {
     json!({ "sub": "alice", "iss": issuer, "iat": now(), "exp": now() + 300 })
 }
 
@@ -86,7 +89,7 @@ fn without(mut value: Value, name: &str) -> Value {
 }
 
 #[track_caller]
-fn assert_granted(resp: &Resp, what: &str) {
+pub(crate) fn assert_granted(resp: &Resp, what: &str) {
     assert_eq!(resp.status, 200, "{what}: {}", resp.text);
     assert_eq!(
         resp.json["message"], "Access granted",
@@ -96,7 +99,7 @@ fn assert_granted(resp: &Resp, what: &str) {
 }
 
 #[track_caller]
-fn assert_invalid_token(resp: &Resp, what: &str) {
+pub(crate) fn assert_invalid_token(resp: &Resp, what: &str) {
     assert_eq!(resp.status, 401, "{what}: {}", resp.text);
     let challenge = resp.header("www-authenticate").unwrap_or_default();
     assert!(
