@@ -55,7 +55,8 @@ pub(crate) fn fingerprint(kind: KeyKind, material: &[&[u8]]) -> Fingerprint {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     ctx.update(&[kind as u8]);
     for part in material {
-        ctx.update(&(part.len() as u64).to_be_bytes());
+        // A length always fits in 64 bits on the platforms this builds for; saturate otherwise.
+        ctx.update(&u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
         ctx.update(part);
     }
     let mut out = [0u8; 32];
@@ -258,15 +259,15 @@ fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, &'static str> {
             let e = b64(&jwk.e, "bad or missing e")?;
             let n = strip_leading_zeros(&n);
             let e = strip_leading_zeros(&e);
-            let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+            let bits = bit_length(n).ok_or("RSA modulus is empty or too long")?;
             if bits < MIN_RSA_BITS {
                 return Err("RSA modulus shorter than 2048 bits");
             }
             if bits > MAX_RSA_BITS {
                 return Err("RSA modulus longer than 8192 bits");
             }
-            if e.is_empty() || e.len() > 4 || e.last().is_some_and(|b| b & 1 == 0) {
-                return Err("RSA exponent is not a small odd number");
+            if !is_usable_rsa_exponent(e) {
+                return Err("RSA exponent is not a small odd number of at least 3");
             }
             (
                 KeyKind::Rsa,
@@ -321,6 +322,26 @@ fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, &'static str> {
         key,
         fingerprint,
     })
+}
+
+/// The bit length of a big-endian unsigned integer without leading zero bytes; `None` for an
+/// empty one (no number at all) or one too long to count in a `usize`.
+fn bit_length(magnitude: &[u8]) -> Option<usize> {
+    let first = *magnitude.first()?;
+    let unused = usize::try_from(first.leading_zeros()).ok()?;
+    magnitude.len().checked_mul(8)?.checked_sub(unused)
+}
+
+/// Whether a big-endian exponent (leading zeros stripped) is odd, at least 3 and fits in
+/// 32 bits, as RSA verification requires (RFC 8017 §3.1).
+fn is_usable_rsa_exponent(exponent: &[u8]) -> bool {
+    if exponent.is_empty() || exponent.len() > 4 {
+        return false;
+    }
+    let value = exponent
+        .iter()
+        .fold(0u32, |acc, byte| (acc << 8) | u32::from(*byte));
+    value >= 3 && value % 2 == 1
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
@@ -419,6 +440,54 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(set.kids().collect::<Vec<_>>(), ["good"]);
+    }
+
+    #[test]
+    fn malformed_members_are_skipped_without_panicking() {
+        let rsa = rsa_jwk("rsa");
+        let with = |base: &Value, kid: &str, member: &str, value: Value| {
+            let mut key = base.clone();
+            key["kid"] = json!(kid);
+            key[member] = value;
+            key
+        };
+        let ec = ec_jwk("ec");
+        let ed = ed_jwk("ed");
+        let unusable = vec![
+            with(&rsa, "n-empty", "n", json!("")),
+            with(&rsa, "n-zero", "n", json!(enc(&[0]))),
+            with(&rsa, "n-long", "n", json!(enc(&[0xC5; 1025]))),
+            with(&rsa, "e-empty", "e", json!("")),
+            with(&rsa, "e-long", "e", json!(enc(&[1, 0, 0, 0, 1]))),
+            with(&rsa, "e-one", "e", json!(enc(&[1]))),
+            with(&rsa, "e-even", "e", json!(enc(&[1, 0, 0]))),
+            with(&ec, "x-short", "x", json!(enc(&[7; 31]))),
+            with(&ec, "y-long", "y", json!(enc(&[7; 33]))),
+            with(&ec, "x-empty", "x", json!("")),
+            with(&ec, "crv-p384", "crv", json!("P-384")),
+            with(&ec, "crv-missing", "crv", Value::Null),
+            with(&ed, "ed-short", "x", json!(enc(&[7; 31]))),
+            with(&ed, "ed448", "crv", json!("Ed448")),
+            json!({"kty":"OKP","crv":"Ed448","kid":"ed448-57","x":enc(&[7; 57])}),
+            json!({"kty":"AKP","alg":"ML-DSA-44","kid":"akp","pub":enc(&[7; 1312])}),
+            json!({"kty":"RSA","kid":"rsa-members-missing"}),
+        ];
+        let mut keys = unusable;
+        keys.push(ec_jwk("good"));
+        let set = parse(keys).unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), ["good"]);
+    }
+
+    #[test]
+    fn bit_length_is_checked() {
+        assert_eq!(bit_length(&[]), None);
+        assert_eq!(bit_length(&[1]), Some(1));
+        assert_eq!(bit_length(&[0x80, 0]), Some(16));
+        assert!(is_usable_rsa_exponent(&[1, 0, 1]));
+        assert!(is_usable_rsa_exponent(&[3]));
+        assert!(!is_usable_rsa_exponent(&[1]));
+        assert!(!is_usable_rsa_exponent(&[]));
+        assert!(!is_usable_rsa_exponent(&[1, 0, 0, 0, 1]));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! hot path) and one shared future per fetch (single flight).
 
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,42 @@ struct FetchState {
     last_error: Option<String>,
     failures: u32,
     discovered: Option<Url>,
+    /// Makes the next fetch panic, to prove a panicking fetch cannot wedge the store.
+    #[cfg(test)]
+    panic_next: bool,
+}
+
+/// Redirects followed per request at most.
+const MAX_REDIRECTS: usize = 3;
+
+/// Why a redirect of a key set or discovery request was not followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum RedirectRefused {
+    /// More than [`MAX_REDIRECTS`] in a row.
+    #[error("more than 3 redirects")]
+    TooMany,
+    /// From `https` to anything but `https`: the keys would travel unprotected.
+    #[error("redirect from https to plain http")]
+    Downgrade,
+}
+
+/// Whether to refuse following a redirect to `next`, given the URLs requested so far
+/// (`previous` starts with the original request's URL, as `reqwest` reports them).
+fn refuse_redirect(previous: &[Url], next: &Url) -> Option<RedirectRefused> {
+    if previous.len() > MAX_REDIRECTS {
+        return Some(RedirectRefused::TooMany);
+    }
+    let from_https = previous.iter().any(|url| url.scheme() == "https");
+    (from_https && next.scheme() != "https").then_some(RedirectRefused::Downgrade)
+}
+
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        match refuse_redirect(attempt.previous(), attempt.url()) {
+            Some(refused) => attempt.error(refused),
+            None => attempt.follow(),
+        }
+    })
 }
 
 /// A callback told which keys (by fingerprint) left the set on a refresh.
@@ -140,7 +177,7 @@ impl KeyStore {
             None => reqwest::Client::builder()
                 .connect_timeout(policy.connect_timeout)
                 .timeout(policy.request_timeout)
-                .redirect(reqwest::redirect::Policy::limited(3))
+                .redirect(redirect_policy())
                 .user_agent(concat!("api-auth/", env!("CARGO_PKG_VERSION")))
                 .build()?,
         };
@@ -269,9 +306,17 @@ impl KeyStore {
         let Some(remote) = &self.inner.remote else {
             return;
         };
-        let bound = remote.policy.connect_timeout + remote.policy.request_timeout;
-        // The fetch itself is bounded by the client's timeouts; this bounds the wait too,
-        // in case discovery and the key set fetch both run long.
+        // Each request of a fetch is bounded by the client's timeouts; the wait covers all of
+        // them (discovery and key set), so a slow start-up fetch is awaited, not abandoned.
+        let per_request = remote
+            .policy
+            .connect_timeout
+            .saturating_add(remote.policy.request_timeout);
+        let requests = match remote.location {
+            Location::Jwks(_) => 1,
+            Location::Discovery(_) => 2,
+        };
+        let bound = per_request.saturating_mul(requests);
         let _ = tokio::time::timeout(bound, self.refresh()).await;
     }
 
@@ -289,25 +334,21 @@ impl KeyStore {
         state.last_attempt = Some(Instant::now());
         let inner = Arc::clone(&self.inner);
         let task = remote.runtime.spawn(async move {
-            let result = fetch_and_install(&inner).await;
-            if let Some(remote) = &inner.remote {
-                let mut state = lock(&remote.state);
-                state.in_flight = None;
-                match &result {
-                    Ok(()) => {
-                        state.failures = 0;
-                        state.last_error = None;
-                    }
-                    Err(error) => {
-                        state.failures = state.failures.saturating_add(1);
-                        state.last_error = Some(error.clone());
-                    }
-                }
-                drop(state);
-                if result.is_err() {
-                    warn_if_stale(&inner, remote);
-                }
-            }
+            let mut settle = Settle {
+                inner: Arc::clone(&inner),
+                finished: false,
+            };
+            // Unwind safety: the fetch shares only the poison-tolerant state mutex (plain
+            // field assignments) and the atomically swapped key set with the rest of the
+            // store, so a panic part-way leaves nothing half-updated.
+            let result = AssertUnwindSafe(fetch_and_install(&inner))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!("key set fetch panicked; later refreshes still run");
+                    Err("key set fetch panicked".to_owned())
+                });
+            settle.finish(&result);
             result
         });
         let shared = async move {
@@ -318,6 +359,51 @@ impl KeyStore {
         .shared();
         state.in_flight = Some(shared.clone());
         shared
+    }
+}
+
+/// Settles the fetch state when a fetch ends, whichever way it ends: with a result, or
+/// dropped part-way (its task cancelled, as on runtime shutdown). Without this, a fetch that
+/// never finished would stay "in flight" and every later request would join it.
+struct Settle {
+    inner: Arc<Inner>,
+    finished: bool,
+}
+
+impl Settle {
+    fn finish(&mut self, result: &FetchResult) {
+        self.finished = true;
+        record_outcome(&self.inner, result);
+    }
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        if !self.finished {
+            tracing::warn!("key set fetch was cancelled before it finished");
+            record_outcome(&self.inner, &Err("key set fetch was cancelled".to_owned()));
+        }
+    }
+}
+
+/// Ends the in-flight fetch and records its outcome for the schedule and `/healthz`.
+fn record_outcome(inner: &Inner, result: &FetchResult) {
+    let Some(remote) = &inner.remote else { return };
+    let mut state = lock(&remote.state);
+    state.in_flight = None;
+    match result {
+        Ok(()) => {
+            state.failures = 0;
+            state.last_error = None;
+        }
+        Err(error) => {
+            state.failures = state.failures.saturating_add(1);
+            state.last_error = Some(error.clone());
+        }
+    }
+    drop(state);
+    if result.is_err() {
+        warn_if_stale(inner, remote);
     }
 }
 
@@ -420,15 +506,34 @@ async fn fetch_and_install(inner: &Inner) -> FetchResult {
     let Some(remote) = &inner.remote else {
         return Ok(());
     };
-    let url = jwks_url(remote).await?;
-    let (body, max_age) = fetch(remote, url.as_str()).await.map_err(|e| {
-        tracing::warn!(%url, error = %e, "key set fetch failed");
-        e
-    })?;
-    let keys = parse_jwks(&body, remote.policy.max_keys).map_err(|e| {
-        tracing::warn!(%url, error = %e, "fetched key set refused; keeping the previous one");
-        e.to_string()
-    })?;
+    #[cfg(test)]
+    if std::mem::take(&mut lock(&remote.state).panic_next) {
+        panic!("injected key set fetch failure");
+    }
+    let (url, discovered) = jwks_url(remote).await?;
+    let fetched = fetch(remote, url.as_str())
+        .await
+        .map_err(|e| {
+            tracing::warn!(%url, error = %e, "key set fetch failed");
+            e
+        })
+        .and_then(|(body, max_age)| {
+            let keys = parse_jwks(&body, remote.policy.max_keys).map_err(|e| {
+                tracing::warn!(%url, error = %e, "fetched key set refused; keeping the previous one");
+                e.to_string()
+            })?;
+            Ok((keys, max_age))
+        });
+    let (keys, max_age) = match fetched {
+        Ok(fetched) => fetched,
+        Err(error) => {
+            if discovered {
+                // The provider may have moved its keys: the next attempt rediscovers.
+                lock(&remote.state).discovered = None;
+            }
+            return Err(error);
+        }
+    };
     let ttl = max_age.unwrap_or(remote.policy.default_ttl).clamp(
         remote.policy.min_ttl,
         remote.policy.max_ttl.max(remote.policy.min_ttl),
@@ -459,44 +564,84 @@ async fn fetch_and_install(inner: &Inner) -> FetchResult {
     Ok(())
 }
 
-/// The key set URL: configured, discovered once from the issuer, or the conventional path.
-async fn jwks_url(remote: &Remote) -> Result<Url, String> {
+/// The key set URL, and whether it came from a discovery document: configured, discovered
+/// from the issuer (remembered until a fetch of it fails), or the conventional path when the
+/// issuer publishes no discovery document.
+async fn jwks_url(remote: &Remote) -> Result<(Url, bool), String> {
     let issuer = match &remote.location {
-        Location::Jwks(url) => return Ok(url.clone()),
+        Location::Jwks(url) => return Ok((url.clone(), false)),
         Location::Discovery(issuer) => issuer,
     };
     if let Some(url) = lock(&remote.state).discovered.clone() {
-        return Ok(url);
+        return Ok((url, true));
     }
     let base = issuer.as_str().trim_end_matches('/');
     let discovery = format!("{base}/.well-known/openid-configuration");
-    let found = match fetch(remote, &discovery).await {
-        Ok((body, _)) => serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|doc| {
-                if doc.get("issuer").and_then(|i| i.as_str()) != Some(issuer.as_str())
-                    && doc.get("issuer").and_then(|i| i.as_str()) != Some(base)
-                {
-                    tracing::warn!(%discovery, "discovery document names a different issuer");
-                }
-                doc.get("jwks_uri")?
-                    .as_str()
-                    .and_then(|u| Url::parse(u).ok())
-            })
-            .filter(|u| matches!(u.scheme(), "http" | "https")),
+    let document = match fetch(remote, &discovery).await {
+        Ok((body, _)) => serde_json::from_slice::<serde_json::Value>(&body).ok(),
         Err(e) => {
             tracing::warn!(%discovery, error = %e, "OpenID discovery failed");
             None
         }
     };
+    let found = match document {
+        Some(document) => discovered_jwks_uri(&document, issuer).map_err(|refused| {
+            tracing::warn!(%discovery, error = %refused, "discovery document refused");
+            refused.to_string()
+        })?,
+        None => None,
+    };
     match found {
         Some(url) => {
             tracing::info!(%url, "key set location discovered");
             lock(&remote.state).discovered = Some(url.clone());
-            Ok(url)
+            Ok((url, true))
         }
-        None => Url::parse(&format!("{base}/.well-known/jwks.json")).map_err(|e| e.to_string()),
+        None => Url::parse(&format!("{base}/.well-known/jwks.json"))
+            .map(|url| (url, false))
+            .map_err(|e| e.to_string()),
     }
+}
+
+/// Why a discovery document was not used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum DiscoveryRefused {
+    /// Its `issuer` is not the configured one (OpenID Connect Discovery 1.0 §4.3).
+    #[error("discovery document names a different issuer than the configured one")]
+    IssuerMismatch,
+    /// Its `jwks_uri` would fetch keys over plain HTTP for an `https` issuer.
+    #[error("discovery document names a plain-http jwks_uri for an https issuer")]
+    Downgrade,
+}
+
+/// The `jwks_uri` of a discovery document for `issuer`, `None` when it names none usable.
+///
+/// The document's `issuer` must be exactly the configured one; the only spelling difference
+/// allowed is the `/` that URL parsing adds to an issuer without a path.
+fn discovered_jwks_uri(
+    document: &serde_json::Value,
+    issuer: &Url,
+) -> Result<Option<Url>, DiscoveryRefused> {
+    let named = document.get("issuer").and_then(serde_json::Value::as_str);
+    let configured = issuer.as_str();
+    let without_root_slash = (issuer.path() == "/")
+        .then(|| configured.strip_suffix('/'))
+        .flatten();
+    if named.is_none_or(|named| named != configured && Some(named) != without_root_slash) {
+        return Err(DiscoveryRefused::IssuerMismatch);
+    }
+    let Some(url) = document
+        .get("jwks_uri")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|uri| Url::parse(uri).ok())
+        .filter(|url| matches!(url.scheme(), "http" | "https"))
+    else {
+        return Ok(None);
+    };
+    if issuer.scheme() == "https" && url.scheme() != "https" {
+        return Err(DiscoveryRefused::Downgrade);
+    }
+    Ok(Some(url))
 }
 
 /// GETs `url` with the policy's timeouts and body limit; returns the body and `max-age`.
@@ -519,7 +664,7 @@ async fn fetch(
     }
     if response
         .content_length()
-        .is_some_and(|len| len > limit as u64)
+        .is_some_and(|len| u64::try_from(limit).is_ok_and(|limit| len > limit))
     {
         return Err(format!("body larger than {limit} bytes"));
     }
@@ -531,7 +676,11 @@ async fn fetch(
         .find_map(max_age);
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
-        if body.len() + chunk.len() > limit {
+        if body
+            .len()
+            .checked_add(chunk.len())
+            .is_none_or(|len| len > limit)
+        {
             return Err(format!("body larger than {limit} bytes"));
         }
         body.extend_from_slice(&chunk);
@@ -548,11 +697,26 @@ fn describe(error: &reqwest::Error) -> String {
     } else if error.is_body() || error.is_decode() {
         "body could not be read"
     } else if error.is_redirect() {
-        "too many redirects"
+        return redirect_refusal(error).map_or_else(
+            || "redirect not followed".to_owned(),
+            |refused| format!("redirect not followed: {refused}"),
+        );
     } else {
         "request failed"
     }
     .to_owned()
+}
+
+/// The redirect policy's reason for refusing, somewhere in a `reqwest` error's chain.
+fn redirect_refusal(error: &reqwest::Error) -> Option<RedirectRefused> {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<RedirectRefused>() {
+            return Some(*refused);
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// The `max-age` directive of one `Cache-Control` value.
@@ -695,5 +859,135 @@ mod tests {
         let store = store_with(KeySetPolicy::default(), 100 * SECOND, 2);
         assert_schedule(&store, 0.0, Duration::from_millis(3600));
         assert_schedule(&store, 0.999_999, Duration::from_millis(4400));
+    }
+
+    fn urls(list: &[&str]) -> Vec<Url> {
+        list.iter().map(|u| Url::parse(u).unwrap()).collect()
+    }
+
+    #[test]
+    fn follows_at_most_three_redirects() {
+        let next = Url::parse("http://idp.test/keys").unwrap();
+        let mut previous = urls(&["http://idp.test/a"]);
+        for _ in 0..MAX_REDIRECTS {
+            assert_eq!(refuse_redirect(&previous, &next), None);
+            previous.push(next.clone());
+        }
+        assert_eq!(
+            refuse_redirect(&previous, &next),
+            Some(RedirectRefused::TooMany)
+        );
+    }
+
+    #[test]
+    fn never_redirects_from_https_to_http() {
+        let https = Url::parse("https://idp.test/keys").unwrap();
+        let http = Url::parse("http://idp.test/keys").unwrap();
+        assert_eq!(
+            refuse_redirect(&urls(&["https://idp.test/a"]), &http),
+            Some(RedirectRefused::Downgrade)
+        );
+        assert_eq!(
+            refuse_redirect(&urls(&["https://idp.test/a", "https://cdn.test/b"]), &http),
+            Some(RedirectRefused::Downgrade)
+        );
+        assert_eq!(
+            refuse_redirect(&urls(&["https://idp.test/a"]), &https),
+            None
+        );
+        assert_eq!(refuse_redirect(&urls(&["http://idp.test/a"]), &https), None);
+        assert_eq!(refuse_redirect(&urls(&["http://idp.test/a"]), &http), None);
+    }
+
+    #[test]
+    fn discovery_requires_the_configured_issuer() {
+        let issuer = Url::parse("https://idp.test").unwrap();
+        let doc = |iss: &str, jwks: &str| serde_json::json!({"issuer": iss, "jwks_uri": jwks});
+        let keys = Url::parse("https://idp.test/keys").unwrap();
+        for spelling in ["https://idp.test", "https://idp.test/"] {
+            assert_eq!(
+                discovered_jwks_uri(&doc(spelling, keys.as_str()), &issuer),
+                Ok(Some(keys.clone()))
+            );
+        }
+        for other in [
+            "https://evil.test",
+            "https://idp.test/tenant",
+            "HTTPS://idp.test",
+            "",
+        ] {
+            assert_eq!(
+                discovered_jwks_uri(&doc(other, keys.as_str()), &issuer),
+                Err(DiscoveryRefused::IssuerMismatch),
+                "{other}"
+            );
+        }
+        assert_eq!(
+            discovered_jwks_uri(&serde_json::json!({"jwks_uri": keys.as_str()}), &issuer),
+            Err(DiscoveryRefused::IssuerMismatch)
+        );
+        let tenant = Url::parse("https://idp.test/tenant").unwrap();
+        assert_eq!(
+            discovered_jwks_uri(&doc("https://idp.test/tenant/", keys.as_str()), &tenant),
+            Err(DiscoveryRefused::IssuerMismatch)
+        );
+        assert_eq!(
+            discovered_jwks_uri(&doc("https://idp.test", "http://idp.test/keys"), &issuer),
+            Err(DiscoveryRefused::Downgrade)
+        );
+        assert_eq!(
+            discovered_jwks_uri(&doc("https://idp.test", "ftp://idp.test/keys"), &issuer),
+            Ok(None)
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_panicking_fetch_does_not_wedge_the_store() {
+        // Nothing listens on port 1: fetches that run fail fast with a connection error.
+        let location = Location::Jwks(Url::parse("http://127.0.0.1:1/keys").unwrap());
+        let store = KeyStore::remote(location, KeySetPolicy::default(), None, None).unwrap();
+        let remote = store.inner.remote.as_ref().unwrap();
+        // On a current-thread runtime the first fetch, spawned by `remote`, has not run yet.
+        lock(&remote.state).panic_next = true;
+        let first = store.refresh().await;
+        assert_eq!(first, Err("key set fetch panicked".to_owned()));
+        {
+            let state = lock(&remote.state);
+            assert!(
+                state.in_flight.is_none(),
+                "the panicked fetch is still in flight"
+            );
+            assert_eq!(state.failures, 1);
+        }
+        assert_eq!(
+            store.status(None).last_error.as_deref(),
+            Some("key set fetch panicked")
+        );
+        let second = store.refresh().await;
+        assert_eq!(second, Err("connection failed".to_owned()));
+        assert_eq!(
+            store.status(None).last_error.as_deref(),
+            Some("connection failed")
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_cancelled_fetch_is_settled() {
+        let location = Location::Jwks(Url::parse("http://127.0.0.1:1/keys").unwrap());
+        let store = KeyStore::remote(location, KeySetPolicy::default(), None, None).unwrap();
+        let inner = Arc::clone(&store.inner);
+        let remote = inner.remote.as_ref().unwrap();
+        assert!(lock(&remote.state).in_flight.is_some());
+        let settle = Settle {
+            inner: Arc::clone(&inner),
+            finished: false,
+        };
+        drop(settle);
+        let state = lock(&remote.state);
+        assert!(state.in_flight.is_none());
+        assert_eq!(
+            state.last_error.as_deref(),
+            Some("key set fetch was cancelled")
+        );
     }
 }

@@ -15,6 +15,8 @@ mod contract_edges;
 pub use contract_edges::*;
 mod nested_duplicates;
 pub use nested_duplicates::*;
+mod key_store_hardening;
+pub use key_store_hardening::*;
 
 /// A provider publishing the standard keys, and a sample trusting it through discovery.
 pub struct Remote {
@@ -39,7 +41,7 @@ async fn remote_with(bin: &str, jwks: Value, env: &[(&str, &str)]) -> Remote {
 }
 
 /// Like [`remote_with`], with the provider's `Cache-Control` set before the first fetch.
-async fn remote_cached(
+pub(crate) async fn remote_cached(
     bin: &str,
     jwks: Value,
     cache_control: &str,

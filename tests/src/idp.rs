@@ -1,6 +1,7 @@
 //! A controllable identity provider on loopback: an OpenID discovery document and a JWKS
 //! endpoint that counts its fetches and can be told to rotate, fail, hang, return garbage
-//! or go away.
+//! or go away, to name another issuer in its discovery document, to move its key set to
+//! another path, and to reach the key set through a chain of redirects.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -37,7 +38,15 @@ struct Shared {
     delay: Mutex<Duration>,
     fetches: AtomicUsize,
     base: Mutex<String>,
+    /// The `issuer` the discovery document names instead of the real one, if any.
+    discovery_issuer: Mutex<Option<String>>,
+    /// Where the key set is served (and what discovery names); other paths answer `404`.
+    jwks_path: Mutex<String>,
 }
+
+/// The prefix of the redirect chain: `/redirect/N` redirects to `/redirect/N-1`, and
+/// `/redirect/1` to the key set.
+const REDIRECT_PREFIX: &str = "/redirect/";
 
 /// A running identity provider; stopped when dropped.
 pub struct Idp {
@@ -52,7 +61,31 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
     let base = lock(&shared.base).clone();
-    axum::Json(json!({ "issuer": base, "jwks_uri": format!("{base}/keys") })).into_response()
+    let issuer = lock(&shared.discovery_issuer)
+        .clone()
+        .unwrap_or_else(|| base.clone());
+    let path = lock(&shared.jwks_path).clone();
+    axum::Json(json!({ "issuer": issuer, "jwks_uri": format!("{base}{path}") })).into_response()
+}
+
+/// Every path but discovery: the key set at its current path, the redirect chain, or `404`.
+async fn route_by_path(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
+    let path = uri.path();
+    if path == lock(&shared.jwks_path).as_str() {
+        return jwks(State(shared)).await;
+    }
+    let hops = path
+        .strip_prefix(REDIRECT_PREFIX)
+        .and_then(|n| n.parse::<u32>().ok());
+    match hops {
+        Some(1) => redirect_to(&lock(&shared.jwks_path)),
+        Some(hops @ 2..) => redirect_to(&format!("{REDIRECT_PREFIX}{}", hops - 1)),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+fn redirect_to(location: &str) -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, location.to_owned())]).into_response()
 }
 
 async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
@@ -105,6 +138,8 @@ impl Idp {
             delay: Mutex::new(Duration::ZERO),
             fetches: AtomicUsize::new(0),
             base: Mutex::new(format!("http://{addr}")),
+            discovery_issuer: Mutex::new(None),
+            jwks_path: Mutex::new("/keys".to_owned()),
         });
         let idp = Self {
             shared,
@@ -118,7 +153,7 @@ impl Idp {
     fn serve(&self, listener: tokio::net::TcpListener) {
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
-            .route("/keys", get(jwks))
+            .fallback(get(route_by_path))
             .with_state(Arc::clone(&self.shared));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -131,9 +166,26 @@ impl Idp {
         format!("http://{}", self.addr)
     }
 
-    /// The JWKS URL.
+    /// The JWKS URL (where the key set is served now).
     pub fn jwks_url(&self) -> String {
-        format!("http://{}/keys", self.addr)
+        format!("http://{}{}", self.addr, lock(&self.shared.jwks_path))
+    }
+
+    /// A URL that reaches the key set after exactly `hops` redirects (`302`, same origin).
+    pub fn redirecting_jwks_url(&self, hops: u32) -> String {
+        format!("http://{}{REDIRECT_PREFIX}{hops}", self.addr)
+    }
+
+    /// Makes the discovery document name `issuer` instead of the provider's own issuer;
+    /// `None` restores the real one.
+    pub fn set_discovery_issuer(&self, issuer: Option<&str>) {
+        *lock(&self.shared.discovery_issuer) = issuer.map(str::to_owned);
+    }
+
+    /// Moves the key set to `path` (starting with `/`): discovery names the new URL and the
+    /// old path answers `404`.
+    pub fn move_keys(&self, path: &str) {
+        *lock(&self.shared.jwks_path) = path.to_owned();
     }
 
     /// How many times the key set was requested.
