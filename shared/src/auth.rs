@@ -1,6 +1,7 @@
 //! [`Auth`]: every check a sample performs, behind one cheap-to-clone handle.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use jsonwebtoken::DecodingKey;
 
@@ -13,6 +14,7 @@ use crate::dev_issuer::DevIssuer;
 use crate::error::{AuthError, TokenError};
 use crate::https::redirect_target;
 use crate::key_store::{KeySetStatus, KeyStore, Location};
+use crate::metrics;
 use crate::request::RequestHead;
 use crate::shared_secret::SharedSecret;
 use crate::token::{self, ClaimRules};
@@ -20,6 +22,14 @@ use crate::token_cache::{CachedToken, TokenCache, unix_now};
 
 /// The route that is never gated, so that load balancers can probe it.
 pub const HEALTH_PATH: &str = "/healthz";
+
+/// Whether `path` is one of the probes that are never gated: liveness, readiness, metrics.
+fn is_probe(path: &str) -> bool {
+    matches!(
+        path,
+        HEALTH_PATH | crate::routes::READYZ | crate::routes::METRICS
+    )
+}
 
 struct Inner {
     algorithms: AlgorithmSet,
@@ -90,19 +100,30 @@ impl Auth {
                 config.leeway_secs as i64,
             ))
         });
+        let metrics_issuer = config.issuer.clone();
         let location = match &config.key_source {
             KeySource::Development => None,
             KeySource::JwksUrl(url) => Some(Location::Jwks(url.clone())),
             KeySource::Discovery(url) => Some(Location::Discovery(url.clone())),
         };
         let (keys, issuer, api_keys, dev) = match location {
-            None => development(&config, base_url)?,
+            None => {
+                let sources = development(&config, base_url)?;
+                if let Some(issuer) = &sources.1 {
+                    metrics::key_set_state(issuer, sources.0.status().count, false);
+                }
+                sources
+            }
             Some(location) => {
+                // The issuer label is configuration: the issuer, else the key set URL.
+                let label = metrics_issuer.unwrap_or_else(|| match &location {
+                    Location::Jwks(url) | Location::Discovery(url) => url.to_string(),
+                });
                 let hook = cache.clone().map(|cache| {
                     Box::new(move |removed: &_| cache.drop_keys(removed))
                         as crate::key_store::RemovedKeysHook
                 });
-                let keys = KeyStore::remote(location, config.key_set.clone(), hook)
+                let keys = KeyStore::remote(location, config.key_set.clone(), hook, label)
                     .map_err(|e| ConfigError::new("AUTH_JWKS_URL", format!("HTTP client: {e}")))?;
                 (keys, config.issuer.clone(), config.api_keys.clone(), None)
             }
@@ -138,10 +159,10 @@ impl Auth {
         self.inner.dev.as_ref()
     }
 
-    /// The gates every route but `/healthz` passes first: the HTTPS redirect, then the
-    /// shared secret.
+    /// The gates every route but `/healthz`, `/readyz` and `/metrics` passes first: the HTTPS
+    /// redirect, then the shared secret.
     pub fn gate(&self, request: &impl RequestHead) -> Result<(), AuthError> {
-        if request.path() == HEALTH_PATH {
+        if is_probe(request.path()) {
             return Ok(());
         }
         let result = self.check_gates(request);
@@ -208,6 +229,13 @@ impl Auth {
     /// Verifies a compact JWS token: every rule of RFC 7515, 7519 and 8725 this crate
     /// enforces, then the claim checks. Repeated tokens are served from the token cache.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let started = Instant::now();
+        let result = self.verify_timed(token).await;
+        metrics::verify_duration(started.elapsed());
+        result
+    }
+
+    async fn verify_timed(&self, token: &str) -> Result<Claims, AuthError> {
         let inner = &*self.inner;
         if token.len() > inner.max_token_bytes {
             return Err(TokenError::TooLarge.into());
@@ -218,10 +246,14 @@ impl Auth {
         {
             // Served again only while the key that verified it is still in the set.
             if hit.key.is_none_or(|fp| inner.keys.holds_key(&fp)) {
+                metrics::token_cache(true);
                 token::check_time(hit.exp, hit.nbf, inner.rules.leeway_secs, unix_now())?;
                 return Ok(hit.claims.clone());
             }
             cache.remove(digest);
+        }
+        if inner.cache.is_some() {
+            metrics::token_cache(false);
         }
 
         let parsed = token::parse(token, inner.max_token_bytes)?;
@@ -284,6 +316,7 @@ impl Auth {
                 role,
                 "request refused: insufficient_scope"
             );
+            metrics::refusal("insufficient_scope");
             Err(AuthError::InsufficientScope(role))
         }
     }
@@ -303,10 +336,16 @@ impl Auth {
     pub fn key_set_status(&self) -> KeySetStatus {
         self.inner.keys.status()
     }
+
+    /// Whether a usable key set is held (always in development mode): `/readyz`.
+    pub fn is_ready(&self) -> bool {
+        self.inner.keys.is_ready()
+    }
 }
 
 fn log_refusal<T>(path: &str, result: Result<T, AuthError>) -> Result<T, AuthError> {
     if let Err(error) = &result {
+        metrics::refusal(error.code());
         match error {
             AuthError::KeysUnavailable { .. } => {
                 tracing::warn!(

@@ -57,6 +57,8 @@ struct Remote {
     runtime: tokio::runtime::Handle,
     state: Mutex<FetchState>,
     on_removed: Option<RemovedKeysHook>,
+    /// The `issuer` label of this set's metrics.
+    issuer: String,
 }
 
 struct Inner {
@@ -108,6 +110,7 @@ impl KeyStore {
         location: Location,
         policy: KeySetPolicy,
         on_removed: Option<RemovedKeysHook>,
+        issuer: String,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(policy.connect_timeout)
@@ -125,6 +128,7 @@ impl KeyStore {
                     runtime: tokio::runtime::Handle::current(),
                     state: Mutex::new(FetchState::default()),
                     on_removed,
+                    issuer,
                 }),
             }),
         };
@@ -195,6 +199,11 @@ impl KeyStore {
                 .is_some_and(|l| now.duration_since(l.fetched_at) > l.ttl),
             last_error,
         }
+    }
+
+    /// Whether a usable set is held: fresh, or stale within the allowance.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.usable().is_some()
     }
 
     /// The current set while it may still be used: fresh, or stale within the allowance.
@@ -276,6 +285,7 @@ impl KeyStore {
                 if result.is_err() {
                     warn_if_stale(&inner, remote);
                 }
+                export_state(&inner, remote, result.is_ok());
             }
             result
         });
@@ -288,6 +298,16 @@ impl KeyStore {
         state.in_flight = Some(shared.clone());
         shared
     }
+}
+
+/// Counts a finished fetch and sets the key set gauges.
+fn export_state(inner: &Arc<Inner>, remote: &Remote, fetched: bool) {
+    crate::metrics::jwks_fetch(&remote.issuer, fetched);
+    let store = KeyStore {
+        inner: Arc::clone(inner),
+    };
+    let usable = store.usable().map_or(0, |loaded| loaded.keys.len());
+    crate::metrics::key_set_state(&remote.issuer, usable, store.status().stale);
 }
 
 /// After a failed refresh: says whether requests are now served from stale keys, or refused.

@@ -25,6 +25,7 @@ pub mod http1;
 mod https;
 mod jwk;
 mod key_store;
+pub mod metrics;
 mod reply;
 mod request;
 pub mod routes;

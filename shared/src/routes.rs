@@ -3,6 +3,8 @@
 //! | route | auth | success |
 //! |---|---|---|
 //! | `GET /healthz` | none, never gated | `{"status":"ok","keys":{...}}` |
+//! | `GET /readyz` | none, never gated | `{"status":"ready",...}`, or `503 {"status":"not_ready",...}` without usable keys |
+//! | `GET /metrics` | none, never gated | Prometheus text exposition (404 when no recorder is installed) |
 //! | `GET /public` | none | `{"message":"Anyone can see this"}` |
 //! | `GET /protected` | bearer JWT | `{"message":"Access granted","user":{claims}}` |
 //! | `GET /admin` | bearer JWT with role or scope `admin` | `{"message":"Admin access","user":{claims}}` |
@@ -34,6 +36,10 @@ struct Granted<'a> {
 
 /// `GET /healthz`.
 pub const HEALTHZ: &str = "/healthz";
+/// `GET /readyz`.
+pub const READYZ: &str = "/readyz";
+/// `GET /metrics`.
+pub const METRICS: &str = "/metrics";
 /// `GET /public`.
 pub const PUBLIC: &str = "/public";
 /// `GET /protected`.
@@ -53,9 +59,8 @@ pub const JWKS: &str = "/.well-known/jwks.json";
 pub fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
     match path {
         DEV_TOKEN => Some(&["POST"]),
-        HEALTHZ | PUBLIC | PROTECTED | ADMIN | ME | OPENID_CONFIGURATION | JWKS => {
-            Some(&["GET", "HEAD"])
-        }
+        HEALTHZ | READYZ | METRICS | PUBLIC | PROTECTED | ADMIN | ME | OPENID_CONFIGURATION
+        | JWKS => Some(&["GET", "HEAD"]),
         _ => None,
     }
 }
@@ -63,6 +68,29 @@ pub fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
 /// The `/healthz` body: always 200, with the key set's state.
 pub fn healthz(auth: &Auth) -> Reply {
     Reply::ok(&json!({ "status": "ok", "keys": auth.key_set_status() }))
+}
+
+/// The `/readyz` body: 200 while a usable key set is held (always in development mode),
+/// else 503, with the key set's state either way.
+pub fn readyz(auth: &Auth) -> Reply {
+    let keys = auth.key_set_status();
+    if auth.is_ready() {
+        Reply::ok(&json!({ "status": "ready", "keys": keys }))
+    } else {
+        Reply::json(503, &json!({ "status": "not_ready", "keys": keys }))
+    }
+}
+
+/// The `Content-Type` of the Prometheus text exposition format.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
+
+/// The `/metrics` body: the Prometheus text exposition of the installed recorder, or 404
+/// when none is installed (metrics turned off).
+pub fn metrics() -> Reply {
+    match crate::metrics::render() {
+        Some(text) => Reply::text(200, PROMETHEUS_TEXT, text),
+        None => not_found(),
+    }
 }
 
 /// The `/public` body.

@@ -9,6 +9,9 @@ use crate::idp::{Idp, Mode, jwks_of};
 use crate::keys::{b64, keys, mint, mint_as, mint_with_header, now, sign_raw};
 use crate::sample::{Resp, Sample};
 
+mod operations;
+pub use operations::*;
+
 /// A provider publishing the standard keys, and a sample trusting it through discovery.
 pub struct Remote {
     /// The identity provider.
@@ -17,7 +20,7 @@ pub struct Remote {
     pub sample: Sample,
 }
 
-fn standard_jwks() -> Value {
+pub(crate) fn standard_jwks() -> Value {
     let k = keys();
     jwks_of(&[&k.rsa.jwk, &k.ec256.jwk, &k.ec384.jwk, &k.ed.jwk])
 }
@@ -47,7 +50,7 @@ async fn remote_cached(
     Remote { idp, sample }
 }
 
-async fn remote(bin: &str, env: &[(&str, &str)]) -> Remote {
+pub(crate) async fn remote(bin: &str, env: &[(&str, &str)]) -> Remote {
     remote_with(bin, standard_jwks(), env).await
 }
 
@@ -66,7 +69,7 @@ async fn sample_on_jwks_url(bin: &str, idp: &Idp) -> Sample {
 }
 
 /// Claims that pass every check for `issuer`.
-fn claims(issuer: &str) -> Value {
+pub(crate) fn claims(issuer: &str) -> Value {
     json!({ "sub": "alice", "iss": issuer, "iat": now(), "exp": now() + 300 })
 }
 

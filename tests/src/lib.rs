@@ -57,6 +57,12 @@ macro_rules! suite {
             interop_oidc_provider_rotation,
             interop_pyjwt_tokens,
             interop_dev_token_in_pyjwt,
+            readiness_follows_key_set,
+            probes_are_never_gated,
+            metrics_exposition,
+            metrics_off,
+            json_logs,
+            log_format_errors,
         );
     };
     (@cases $bin:expr; $($case:ident),+ $(,)?) => {

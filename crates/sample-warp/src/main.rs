@@ -15,7 +15,9 @@
 use std::convert::Infallible;
 use std::future::ready;
 
-use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply, RequestHead, http1, routes, server};
+use api_auth::{
+    ApiKeyUser, Auth, AuthError, Claims, Reply, RequestHead, http1, metrics, routes, server,
+};
 use hyper_util::service::TowerToHyperService;
 use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, Method};
@@ -156,6 +158,10 @@ fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Infallible> + C
     let healthz = route(routes::HEALTHZ, GET)
         .and(with_auth(auth.clone()))
         .map(|auth: Auth| respond(routes::healthz(&auth)));
+    let readyz = route(routes::READYZ, GET)
+        .and(with_auth(auth.clone()))
+        .map(|auth: Auth| respond(routes::readyz(&auth)));
+    let metrics_text = route(routes::METRICS, GET).map(|| respond(routes::metrics()));
     let public = route(routes::PUBLIC, GET).map(|| respond(routes::public()));
     let protected = route(routes::PROTECTED, GET)
         .and(with_claims(auth.clone()))
@@ -178,9 +184,13 @@ fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Infallible> + C
         .and(with_auth(auth.clone()))
         .map(|auth: Auth| respond(routes::jwks(&auth)));
 
-    gate(auth)
+    let gated = gate(auth)
         .and(
             healthz
+                .or(readyz)
+                .unify()
+                .or(metrics_text)
+                .unify()
                 .or(public)
                 .unify()
                 .or(protected)
@@ -197,7 +207,14 @@ fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Infallible> + C
                 .unify(),
         )
         .recover(recover)
-        .unify()
+        .unify();
+    // Every response is counted, refusals included.
+    warp::path::full()
+        .and(gated)
+        .map(|path: FullPath, response: Response| {
+            metrics::record_request(metrics::route(path.as_str()), response.status().as_u16());
+            response
+        })
 }
 
 /// Answers every rejection: refusals with the contract's response, the rest with a JSON 4xx.
