@@ -19,7 +19,11 @@ Per target, four wrk cells of a fixed duration:
 - ``rotating``: ``GET /protected`` with distinct tokens in rotation, expect 200. A sample's
   token cache would hold them all after one pass, so for this cell each sample is started a
   second time with ``AUTH_TOKEN_CACHE_SIZE=0``: every request is a full verification;
-- ``admin403``: ``GET /admin`` with a token without the admin role, expect 403.
+- ``admin403``: ``GET /admin`` with a token without the admin role, expect 403;
+- ``scraped``: ``protected`` again while ``/metrics`` is scraped once a second (metrics are on
+  by default), and ``nometrics``: ``protected`` against a third instance started with
+  ``METRICS=0`` (no recorder): ``scraped ÷ nometrics`` is the cost of exporting metrics.
+  Samples only; the peers have no ``/metrics``.
 
 A cell with any other status, or any socket error or timeout, is marked failed.
 """
@@ -46,7 +50,12 @@ CELLS = [
     ("protected", "/protected", 200, "/protected, 1 token"),
     ("rotating", "/protected", 200, "/protected, {tokens} tokens"),
     ("admin403", "/admin", 403, "/admin → 403"),
+    ("scraped", "/protected", 200, "/protected, 1 token, /metrics scraped 1/s"),
+    ("nometrics", "/protected", 200, "/protected, 1 token, METRICS=0"),
 ]
+# The cells that need the samples' /metrics; peers run the others.
+METRICS_CELLS = {"scraped", "nometrics"}
+SCRAPE_INTERVAL_SECS = 1.0
 FASTAPI = "fastapi-peer"
 JWT_AUTHORIZER = "jwt-authorizer-peer"
 ISSUER_SAMPLE = "sample-axum"
@@ -63,6 +72,8 @@ CLEARED_ENV = (
     "API_KEYS",
     "SHARED_SECRET",
     "FORCE_HTTPS",
+    "METRICS",
+    "LOG_FORMAT",
     "HOST",
     "PORT",
 )
@@ -170,6 +181,35 @@ def request(base_url, method, path, headers=None, body=None, timeout=10):
         conn.close()
 
 
+class Scraper:
+    """Scrapes ``/metrics`` at a fixed interval in a thread while a cell runs."""
+
+    def __init__(self, base_url):
+        self.base_url = base_url
+        self.stopped = threading.Event()
+        self.scrapes = 0
+        self.failures = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.stopped.wait(SCRAPE_INTERVAL_SECS):
+            try:
+                status, _ = request(self.base_url, "GET", "/metrics", timeout=5)
+                ok = status == 200
+            except OSError:
+                ok = False
+            self.scrapes += 1
+            self.failures += 0 if ok else 1
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self.stopped.set()
+        self.thread.join()
+
+
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
 
@@ -268,7 +308,15 @@ class Runner:
         env.update(extra)
         return env
 
-    def wrk(self, target, cell_name, base_url, path, expected, token=None, token_file=None):
+    def wrk(self, target, cell_name, base_url, path, expected, token=None, token_file=None,
+            scrape=False):
+        if scrape:
+            with Scraper(base_url) as scraper:
+                cell = self.wrk(target, cell_name, base_url, path, expected, token, token_file)
+            if cell.status == "ok" and (scraper.failures or not scraper.scrapes):
+                cell.status = "failed"
+                cell.reason = f"{scraper.failures} of {scraper.scrapes} scrapes failed"
+            return cell
         cell = Cell()
         argv = [
             self.args.wrk,
@@ -330,6 +378,8 @@ class Runner:
                 cell = self.wrk(target, name, base_url, path, expected, token_file=token_file)
             elif name == "public":
                 cell = self.wrk(target, name, base_url, path, expected)
+            elif name == "scraped":
+                cell = self.wrk(target, name, base_url, path, expected, token=token, scrape=True)
             else:
                 cell = self.wrk(target, name, base_url, path, expected, token=token)
             target.cells[name] = cell
@@ -354,9 +404,20 @@ class Runner:
             user = mint_one(cached.base_url, {"sub": "u1"})
             admin = mint_one(cached.base_url, {"sub": "u1", "roles": ["admin"]})
             probe(cached.base_url, user, admin)
-            self.run_cells(target, cached.base_url, {"public", "public_h", "protected", "admin403"}, user, None)
+            self.run_cells(
+                target, cached.base_url, {"public", "public_h", "protected", "admin403", "scraped"}, user, None
+            )
             target.rss_load_kib = cached.rss_kib()
             cached.stop()
+
+            print(f"{name}: starting again with METRICS=0", flush=True)
+            unmetered = Process(f"{name}.nometrics", [binary], self.base_env(METRICS="0"), self.logs)
+            try:
+                wait_healthy(unmetered.base_url, "/healthz")
+                user = mint_one(unmetered.base_url, {"sub": "u1"})
+                self.run_cells(target, unmetered.base_url, {"nometrics"}, user, None)
+            finally:
+                unmetered.stop()
 
             print(f"{name}: starting again with AUTH_TOKEN_CACHE_SIZE=0", flush=True)
             uncached = Process(
@@ -393,7 +454,8 @@ class Runner:
             target.rss_idle_kib = process.rss_kib()
             admin = mint_one(issuer.base_url, {"sub": "u1", "roles": ["admin"]})
             probe(process.base_url, tokens[0], admin, contract=False)
-            self.run_cells(target, process.base_url, {c[0] for c in CELLS}, tokens[0], token_file)
+            cells = {c[0] for c in CELLS} - METRICS_CELLS
+            self.run_cells(target, process.base_url, cells, tokens[0], token_file)
             target.rss_load_kib = process.rss_kib()
         except (TargetError, OSError) as e:
             target.note = str(e)
@@ -523,8 +585,8 @@ def markdown(targets, meta):
         "",
         "| target | /protected ÷ /public (1 token) | /protected ÷ /public, same request bytes "
         f"| /protected ÷ /public ({tokens:,} tokens) | ÷ FastAPI, /protected 1 token "
-        f"| ÷ FastAPI, /protected {tokens:,} tokens |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"| ÷ FastAPI, /protected {tokens:,} tokens | metrics scraped ÷ METRICS=0 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for t in targets:
         if not t.cells:
@@ -534,14 +596,17 @@ def markdown(targets, meta):
             f"{ratio(ok_rps(t, 'protected'), ok_rps(t, 'public_h'))} | "
             f"{ratio(ok_rps(t, 'rotating'), ok_rps(t, 'public'))} | "
             f"{ratio(ok_rps(t, 'protected'), ok_rps(fastapi, 'protected'))} | "
-            f"{ratio(ok_rps(t, 'rotating'), ok_rps(fastapi, 'rotating'))} |"
+            f"{ratio(ok_rps(t, 'rotating'), ok_rps(fastapi, 'rotating'))} | "
+            f"{ratio(ok_rps(t, 'scraped'), ok_rps(t, 'nometrics'))} |"
         )
     axum = by_name.get(ISSUER_SAMPLE)
     lines += [
         "",
         f"{ISSUER_SAMPLE} ÷ {JWT_AUTHORIZER}: "
         + ", ".join(
-            f"{cell_label(n, tokens)} {ratio(ok_rps(axum, n), ok_rps(peer, n))}" for n in names
+            f"{cell_label(n, tokens)} {ratio(ok_rps(axum, n), ok_rps(peer, n))}"
+            for n in names
+            if n not in METRICS_CELLS
         ),
         "",
         "The chart is `chart.svg` beside this file; raw figures in `results.json`, wrk output and "

@@ -1,6 +1,7 @@
 //! [`Auth`]: every check a sample performs, behind one cheap-to-clone handle.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use jsonwebtoken::DecodingKey;
 
@@ -13,6 +14,7 @@ use crate::dev_issuer::DevIssuer;
 use crate::error::{AuthError, TokenError};
 use crate::https::redirect_target;
 use crate::key_store::{KeySetStatus, KeyStore};
+use crate::metrics;
 use crate::request::RequestHead;
 use crate::shared_secret::SharedSecret;
 use crate::token::{self, ClaimRules};
@@ -192,6 +194,13 @@ impl Auth {
     /// # }
     /// ```
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let started = Instant::now();
+        let result = self.verify_timed(token).await;
+        metrics::verify_duration(started.elapsed());
+        result
+    }
+
+    async fn verify_timed(&self, token: &str) -> Result<Claims, AuthError> {
         let inner = &*self.inner;
         if token.len() > inner.max_token_bytes {
             return Err(TokenError::TooLarge.into());
@@ -207,10 +216,14 @@ impl Auth {
                 (Some(_), None) => false,
             };
             if key_held {
+                metrics::token_cache(true);
                 token::check_time(hit.exp, hit.nbf, inner.rules.leeway_secs, unix_now())?;
                 return Ok(hit.claims.clone());
             }
             cache.remove(digest);
+        }
+        if inner.cache.is_some() {
+            metrics::token_cache(false);
         }
 
         let parsed = token::parse(token, inner.max_token_bytes)?;
@@ -305,6 +318,7 @@ impl Auth {
                 role,
                 "request refused: insufficient_scope"
             );
+            metrics::refusal("insufficient_scope");
             Err(AuthError::InsufficientScope(role))
         }
     }
@@ -330,6 +344,15 @@ impl Auth {
             .collect()
     }
 
+    /// Whether every issuer holds a usable key set (fresh, or stale within the allowance),
+    /// for a readiness probe. Local key sets and the development issuer are always ready.
+    pub fn is_ready(&self) -> bool {
+        self.inner
+            .issuers
+            .iter()
+            .all(|issuer| issuer.keys.is_ready())
+    }
+
     /// The first key set's state (the only one with a single issuer).
     pub fn key_set_status(&self) -> KeySetStatus {
         self.key_sets()
@@ -341,6 +364,7 @@ impl Auth {
 
 fn log_refusal<T>(path: &str, result: Result<T, AuthError>) -> Result<T, AuthError> {
     if let Err(error) = &result {
+        metrics::refusal(error.code());
         match error {
             AuthError::KeysUnavailable { .. } => {
                 tracing::warn!(

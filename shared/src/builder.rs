@@ -345,9 +345,11 @@ impl AuthBuilder {
         }
         #[cfg(feature = "dev-issuer")]
         if let Some(dev) = &self.development {
+            let keys = dev.key_set();
+            crate::metrics::key_set_state(dev.issuer(), keys.len(), false);
             issuers.push(IssuerKeys {
                 iss: Some(dev.issuer().to_owned()),
-                keys: KeyStore::fixed(dev.key_set()),
+                keys: KeyStore::fixed(keys),
             });
         }
         Ok(Auth::from_settings(Settings {
@@ -474,7 +476,11 @@ fn key_store(
     let hook = cache
         .cloned()
         .map(|cache| Box::new(move |removed: &_| cache.drop_keys(removed)) as RemovedKeysHook);
-    KeyStore::remote(location, policy.clone(), client, hook).map_err(BuildError::HttpClient)
+    // The metrics label is configuration: the issuer, else the key set URL.
+    let label = iss.clone().unwrap_or_else(|| match &location {
+        Location::Jwks(url) | Location::Discovery(url) => url.to_string(),
+    });
+    KeyStore::remote(location, policy.clone(), client, hook, label).map_err(BuildError::HttpClient)
 }
 
 #[cfg(test)]

@@ -94,6 +94,8 @@ struct Remote {
     runtime: tokio::runtime::Handle,
     state: Mutex<FetchState>,
     on_removed: Option<RemovedKeysHook>,
+    /// The `issuer` label of this set's metrics.
+    issuer: String,
 }
 
 struct Inner {
@@ -171,6 +173,7 @@ impl KeyStore {
         policy: KeySetPolicy,
         client: Option<reqwest::Client>,
         on_removed: Option<RemovedKeysHook>,
+        issuer: String,
     ) -> Result<Self, reqwest::Error> {
         let client = match client {
             Some(client) => client,
@@ -191,6 +194,7 @@ impl KeyStore {
                     runtime: tokio::runtime::Handle::current(),
                     state: Mutex::new(FetchState::default()),
                     on_removed,
+                    issuer,
                 }),
             }),
         };
@@ -263,6 +267,11 @@ impl KeyStore {
                 .is_some_and(|l| now.duration_since(l.fetched_at) > l.ttl),
             last_error,
         }
+    }
+
+    /// Whether a usable set is held: fresh, or stale within the allowance.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.usable().is_some()
     }
 
     /// The current set while it may still be used: fresh, or stale within the allowance.
@@ -402,9 +411,25 @@ fn record_outcome(inner: &Inner, result: &FetchResult) {
         }
     }
     drop(state);
+    export_state(inner, remote, result.is_ok());
     if result.is_err() {
         warn_if_stale(inner, remote);
     }
+}
+
+/// Counts a finished fetch and sets the key set gauges.
+fn export_state(inner: &Inner, remote: &Remote, fetched: bool) {
+    crate::metrics::jwks_fetch(&remote.issuer, fetched);
+    let current = inner.current.load_full();
+    let (usable, stale) = match current.as_deref() {
+        Some(loaded) => {
+            let age = loaded.fetched_at.elapsed();
+            let usable = age <= loaded.ttl.saturating_add(remote.policy.max_stale);
+            (if usable { loaded.keys.len() } else { 0 }, age > loaded.ttl)
+        }
+        None => (0, false),
+    };
+    crate::metrics::key_set_state(&remote.issuer, usable, stale);
 }
 
 /// After a failed refresh: says whether requests are now served from stale keys, or refused.
@@ -818,6 +843,7 @@ mod tests {
                 runtime: tokio::runtime::Handle::current(),
                 state: Mutex::new(state),
                 on_removed: None,
+                issuer: String::new(),
             }),
         };
         (inner, started)
@@ -945,7 +971,8 @@ mod tests {
     async fn a_panicking_fetch_does_not_wedge_the_store() {
         // Nothing listens on port 1: fetches that run fail fast with a connection error.
         let location = Location::Jwks(Url::parse("http://127.0.0.1:1/keys").unwrap());
-        let store = KeyStore::remote(location, KeySetPolicy::default(), None, None).unwrap();
+        let store =
+            KeyStore::remote(location, KeySetPolicy::default(), None, None, String::new()).unwrap();
         let remote = store.inner.remote.as_ref().unwrap();
         // On a current-thread runtime the first fetch, spawned by `remote`, has not run yet.
         lock(&remote.state).panic_next = true;
@@ -974,7 +1001,8 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_cancelled_fetch_is_settled() {
         let location = Location::Jwks(Url::parse("http://127.0.0.1:1/keys").unwrap());
-        let store = KeyStore::remote(location, KeySetPolicy::default(), None, None).unwrap();
+        let store =
+            KeyStore::remote(location, KeySetPolicy::default(), None, None, String::new()).unwrap();
         let inner = Arc::clone(&store.inner);
         let remote = inner.remote.as_ref().unwrap();
         assert!(lock(&remote.state).in_flight.is_some());

@@ -89,6 +89,7 @@ mod jwk;
 mod key_store;
 #[cfg(feature = "tower")]
 mod layer;
+pub mod metrics;
 mod pem;
 mod policy;
 mod reply;

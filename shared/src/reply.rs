@@ -11,10 +11,14 @@ pub struct Reply {
     /// HTTP status code.
     pub status: u16,
     /// Extra headers (`WWW-Authenticate`, `Retry-After`, `Location`, `Allow`); `Content-Type`
-    /// is implied by the JSON body.
+    /// is [`Reply::content_type`].
     pub headers: Vec<(&'static str, String)>,
+    content_type: &'static str,
     body: Vec<u8>,
 }
+
+/// The `Content-Type` of JSON replies.
+const JSON: &str = "application/json";
 
 impl Reply {
     /// A `200 OK` with the given JSON body.
@@ -27,10 +31,26 @@ impl Reply {
         Self {
             status,
             headers: Vec::new(),
+            content_type: JSON,
             // Our bodies are maps with string keys and plain values: serialising them cannot
             // fail, and an empty body would only be a visible bug, not a hazard.
             body: serde_json::to_vec(body).unwrap_or_default(),
         }
+    }
+
+    /// A response with the given status, `Content-Type` and body (not JSON: `/metrics`).
+    pub fn text(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            content_type,
+            body: body.into(),
+        }
+    }
+
+    /// The body's `Content-Type` (`application/json` unless built by [`Reply::text`]).
+    pub fn content_type(&self) -> &'static str {
+        self.content_type
     }
 
     /// Adds a header; `name` must be lower-case.
@@ -56,19 +76,17 @@ impl Reply {
 }
 
 impl<B: From<Vec<u8>>> From<Reply> for http::Response<B> {
-    /// The reply as an `http` 1 response with `Content-Type: application/json`; the type every
+    /// The reply as an `http` 1 response with its `Content-Type`; the type every
     /// framework built on `http` 1 (axum, warp, poem) converts from.
     fn from(reply: Reply) -> Self {
         let status =
             http::StatusCode::from_u16(reply.status).unwrap_or(http::StatusCode::BAD_REQUEST);
         let headers = reply.headers;
+        let content_type = http::HeaderValue::from_static(reply.content_type);
         let mut response = http::Response::new(B::from(reply.body));
         *response.status_mut() = status;
         let map = response.headers_mut();
-        map.insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
+        map.insert(http::header::CONTENT_TYPE, content_type);
         for (name, value) in headers {
             // Header values come from this crate (challenges, URLs already parsed as URIs);
             // one that is not a valid header value is dropped rather than sent malformed.

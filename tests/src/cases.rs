@@ -17,6 +17,8 @@ mod nested_duplicates;
 pub use nested_duplicates::*;
 mod key_store_hardening;
 pub use key_store_hardening::*;
+mod operations;
+pub use operations::*;
 
 /// A provider publishing the standard keys, and a sample trusting it through discovery.
 pub struct Remote {

@@ -74,6 +74,12 @@ macro_rules! suite {
             misleading_configuration_refused,
             dev_mode_on_all_interfaces_when_asked,
             missing_audience_is_warned,
+            readiness_follows_key_set,
+            probes_are_never_gated,
+            metrics_exposition,
+            metrics_off,
+            json_logs,
+            log_format_errors,
         );
     };
     (@cases $bin:expr; $($case:ident),+ $(,)?) => {

@@ -24,7 +24,7 @@ use actix_web::{
     Route, guard, web,
 };
 use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply};
-use sample_kit::{routes, server};
+use sample_kit::{metrics, routes, server};
 
 /// Request heads (request target and headers) larger than this are answered `431`.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -39,11 +39,11 @@ const MAX_CONNECTIONS_PER_WORKER: usize = 10_000;
 /// Seconds in-flight requests get to finish on shutdown.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
 
-/// A contract reply as an actix response (`application/json`).
+/// A contract reply as an actix response.
 fn respond(reply: Reply) -> HttpResponse {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_REQUEST);
     let mut response = HttpResponse::build(status);
-    response.insert_header((CONTENT_TYPE, "application/json"));
+    response.insert_header((CONTENT_TYPE, reply.content_type()));
     for (name, value) in &reply.headers {
         // Values come from api-auth; one that is not a valid header value is dropped.
         if let Ok(value) = HeaderValue::from_str(value) {
@@ -102,27 +102,40 @@ fn head_size(head: &dev::RequestHead) -> usize {
 }
 
 /// Oversized heads get `431`, then HTTPS redirect and shared secret run before any route
-/// (`/healthz` excepted), then the path must be one this process serves, byte for byte:
-/// actix's router matches the percent-decoded path (`/%70ublic` would reach `/public`), and
-/// the development issuer's paths do not exist outside development mode.
+/// (`/healthz`, `/readyz` and `/metrics` excepted), then the path must be one this process
+/// serves, byte for byte: actix's router matches the percent-decoded path (`/%70ublic` would
+/// reach `/public`), and the development issuer's paths do not exist outside development
+/// mode. Every response is counted.
 async fn gate(
     auth: web::Data<Auth>,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let route = metrics::route(req.path());
     if head_size(req.head()) > MAX_HEAD_BYTES {
         // The same empty answer actix gives heads over its own 128 KiB buffer.
         let response = HttpResponse::build(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
             .force_close()
             .finish();
+        metrics::record_request(route, response.status().as_u16());
         return Ok(req.into_response(response).map_into_right_body());
     }
-    auth.gate(&Head(req.head())).map_err(Refusal)?;
+    if let Err(refusal) = auth.gate(&Head(req.head())) {
+        metrics::record_request(route, refusal.status());
+        return Err(Refusal(refusal).into());
+    }
     if routes::served_methods(&auth, req.head().uri.path()).is_none() {
+        metrics::record_request(route, 404);
         let response = respond(routes::not_found());
         return Ok(req.into_response(response).map_into_right_body());
     }
-    Ok(next.call(req).await?.map_into_left_body())
+    let result = next.call(req).await;
+    let status = match &result {
+        Ok(response) => response.status(),
+        Err(error) => error.as_response_error().status_code(),
+    };
+    metrics::record_request(route, status.as_u16());
+    Ok(result?.map_into_left_body())
 }
 
 /// Sanic's request middleware: verifies the bearer token and stores the claims in the
@@ -174,6 +187,16 @@ impl FromRequest for KeyUser {
 /// `GET /healthz`: never gated, reports the key set's state.
 async fn healthz(auth: web::Data<Auth>) -> HttpResponse {
     respond(routes::healthz(&auth))
+}
+
+/// `GET /readyz`: never gated, 503 until a usable key set is held.
+async fn readyz(auth: web::Data<Auth>) -> HttpResponse {
+    respond(routes::readyz(&auth))
+}
+
+/// `GET /metrics`: never gated, the Prometheus exposition.
+async fn metrics_text() -> HttpResponse {
+    respond(routes::metrics())
 }
 
 /// `GET /public`.
@@ -246,6 +269,8 @@ fn get() -> Route {
 fn configure(cfg: &mut web::ServiceConfig) {
     let bearer = || from_fn(verify_bearer);
     cfg.service(resource(routes::HEALTHZ).route(get().to(healthz)))
+        .service(resource(routes::READYZ).route(get().to(readyz)))
+        .service(resource(routes::METRICS).route(get().to(metrics_text)))
         .service(resource(routes::PUBLIC).route(get().to(public)))
         .service(resource(routes::PROTECTED).route(get().to(protected).wrap(bearer())))
         .service(

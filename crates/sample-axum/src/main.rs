@@ -20,7 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::service::TowerToHyperService;
-use sample_kit::{http1, routes, server};
+use sample_kit::{http1, metrics, routes, server};
 
 /// A contract reply as an axum response.
 struct Json(Reply);
@@ -77,17 +77,29 @@ impl FromRequestParts<Auth> for KeyUser {
     }
 }
 
-/// HTTPS redirect, then shared secret, before any route (`/healthz` excepted).
+/// HTTPS redirect, then shared secret, before any route (`/healthz`, `/readyz` and
+/// `/metrics` excepted); counts every response.
 async fn gate(State(auth): State<Auth>, request: Request, next: Next) -> Response {
+    let route = metrics::route(request.uri().path());
     let head = HttpRequestHead::new(request.headers(), request.uri());
-    match auth.gate(&head) {
+    let response = match auth.gate(&head) {
         Ok(()) => next.run(request).await,
         Err(refusal) => Refusal(refusal).into_response(),
-    }
+    };
+    metrics::record_request(route, response.status().as_u16());
+    response
 }
 
 async fn healthz(State(auth): State<Auth>) -> Json {
     Json(routes::healthz(&auth))
+}
+
+async fn readyz(State(auth): State<Auth>) -> Json {
+    Json(routes::readyz(&auth))
+}
+
+async fn metrics_text() -> Json {
+    Json(routes::metrics())
 }
 
 async fn public() -> Json {
@@ -143,6 +155,8 @@ async fn jwks(State(auth): State<Auth>) -> Json {
 fn app(auth: Auth) -> Router {
     let mut router = Router::new()
         .route(routes::HEALTHZ, get(healthz))
+        .route(routes::READYZ, get(readyz))
+        .route(routes::METRICS, get(metrics_text))
         .route(routes::PUBLIC, get(public))
         .route(routes::PROTECTED, get(protected))
         .route(routes::ADMIN, get(admin))

@@ -23,7 +23,8 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(var: &'static str, reason: impl Into<String>) -> Self {
+    /// A refusal of `var` for `reason`.
+    pub fn new(var: &'static str, reason: impl Into<String>) -> Self {
         Self {
             var,
             reason: reason.into(),

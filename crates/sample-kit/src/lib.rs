@@ -5,6 +5,7 @@
 //!   [`api_auth::Auth`] through the library's public builder;
 //! - `server`: start-up (logging, binding, the `listening on` line, the development banner)
 //!   and graceful shutdown;
+//! - `metrics`: the Prometheus recorder behind `/metrics` and the per-route request counter;
 //! - `routes`: the bodies of the contract's routes and its JSON client errors;
 //! - `http1`: an HTTP/1.1 accept loop with head size and read timeout limits, for the
 //!   frameworks whose own server does not expose them.
@@ -13,6 +14,7 @@
 
 pub mod config;
 pub mod http1;
+pub mod metrics;
 pub mod routes;
 pub mod server;
 

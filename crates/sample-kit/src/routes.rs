@@ -3,6 +3,8 @@
 //! | route | auth | success |
 //! |---|---|---|
 //! | `GET /healthz` | none, never gated | `{"status":"ok","keys":{...}}` |
+//! | `GET /readyz` | none, never gated | `{"status":"ready",...}`, or `503 {"status":"not_ready",...}` without usable keys |
+//! | `GET /metrics` | none, never gated | Prometheus text exposition (404 when no recorder is installed) |
 //! | `GET /public` | none | `{"message":"Anyone can see this"}` |
 //! | `GET /protected` | bearer JWT | `{"message":"Access granted","user":{claims}}` |
 //! | `GET /admin` | bearer JWT with role or scope `admin` | `{"message":"Admin access","user":{claims}}` |
@@ -31,6 +33,10 @@ struct Granted<'a> {
 
 /// `GET /healthz`.
 pub const HEALTHZ: &str = "/healthz";
+/// `GET /readyz`.
+pub const READYZ: &str = "/readyz";
+/// `GET /metrics`.
+pub const METRICS: &str = "/metrics";
 /// `GET /public`.
 pub const PUBLIC: &str = "/public";
 /// `GET /protected`.
@@ -47,7 +53,7 @@ pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
 pub const JWKS: &str = "/.well-known/jwks.json";
 
 /// The paths the shared-secret gate and the HTTPS redirect never apply to.
-pub const UNGATED: [&str; 1] = [HEALTHZ];
+pub const UNGATED: [&str; 3] = [HEALTHZ, READYZ, METRICS];
 
 /// Largest `POST /dev/token` body accepted; a longer one is answered `413`.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -88,9 +94,8 @@ pub fn served_methods(auth: &Auth, path: &str) -> Option<&'static [&'static str]
 pub fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
     match path {
         DEV_TOKEN => Some(&["POST"]),
-        HEALTHZ | PUBLIC | PROTECTED | ADMIN | ME | OPENID_CONFIGURATION | JWKS => {
-            Some(&["GET", "HEAD"])
-        }
+        HEALTHZ | READYZ | METRICS | PUBLIC | PROTECTED | ADMIN | ME | OPENID_CONFIGURATION
+        | JWKS => Some(&["GET", "HEAD"]),
         _ => None,
     }
 }
@@ -103,6 +108,33 @@ pub fn healthz(auth: &Auth) -> Reply {
         "keys": issuers.first(),
         "issuers": issuers,
     }))
+}
+
+/// The `/readyz` body: 200 while a usable key set is held (always in development mode),
+/// else 503, with the key set's state either way.
+pub fn readyz(auth: &Auth) -> Reply {
+    let issuers = auth.key_sets();
+    let keys = issuers.first();
+    if auth.is_ready() {
+        Reply::ok(&json!({ "status": "ready", "keys": keys, "issuers": issuers }))
+    } else {
+        Reply::json(
+            503,
+            &json!({ "status": "not_ready", "keys": keys, "issuers": issuers }),
+        )
+    }
+}
+
+/// The `Content-Type` of the Prometheus text exposition format.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
+
+/// The `/metrics` body: the Prometheus text exposition of the installed recorder, or 404
+/// when none is installed (metrics turned off).
+pub fn metrics() -> Reply {
+    match crate::metrics::render() {
+        Some(text) => Reply::text(200, PROMETHEUS_TEXT, text),
+        None => not_found(),
+    }
 }
 
 /// The `/public` body.

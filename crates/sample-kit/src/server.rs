@@ -1,23 +1,87 @@
-//! Start-up steps every sample binary shares: logging, configuration, binding, the
-//! `listening on` line and the development-mode banner, and graceful shutdown.
+//! Start-up steps every sample binary shares: logging (`LOG_FORMAT`), metrics (`METRICS`),
+//! configuration, binding, the `listening on` line and the development-mode banner, and
+//! graceful shutdown.
 
 use std::io::{IsTerminal, Write};
 use std::net::{SocketAddr, TcpListener};
 
 use api_auth::{Auth, DevIssuer};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
-/// Sends `tracing` output to stderr, filtered by `RUST_LOG` (default `info`).
+/// How log lines are written (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    Text,
+    /// One JSON object a line, with `timestamp`, `level`, `target`, `message` and the event's
+    /// fields, for log shippers.
+    Json,
+}
+
+impl LogFormat {
+    /// Reads `LOG_FORMAT` as looked up by `get`: unset is `text`; anything but `text` or
+    /// `json`, empty included, is an error naming the variable.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        match get("LOG_FORMAT").as_deref().map(str::trim) {
+            None => Ok(Self::Text),
+            Some(v) if v.eq_ignore_ascii_case("text") => Ok(Self::Text),
+            Some(v) if v.eq_ignore_ascii_case("json") => Ok(Self::Json),
+            Some(_) => Err(ConfigError::new("LOG_FORMAT", "must be text or json")),
+        }
+    }
+}
+
+/// Sends `tracing` output to stderr in `LOG_FORMAT`, filtered by `RUST_LOG` (default
+/// `info`); exits with a one-line error on an invalid `LOG_FORMAT`.
 pub fn init_tracing() {
+    let format =
+        LogFormat::from_lookup(|name| std::env::var(name).ok()).unwrap_or_else(|e| exit_with(e));
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false)
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
+}
+
+/// Whether metrics are recorded and exported (`METRICS`): unset or `1` means on, `0` off;
+/// anything else is an error naming the variable.
+pub fn metrics_enabled(get: impl Fn(&str) -> Option<String>) -> Result<bool, ConfigError> {
+    match get("METRICS").as_deref().map(str::trim) {
+        None | Some("1") => Ok(true),
+        Some("0") => Ok(false),
+        Some(_) => Err(ConfigError::new("METRICS", "must be 1 (on) or 0 (off)")),
+    }
+}
+
+/// Installs the Prometheus recorder behind `/metrics` unless `METRICS=0`; exits on an
+/// invalid `METRICS` or a recorder that cannot be installed. Call it before building
+/// [`Auth`], so that every metric reaches the recorder.
+pub fn init_metrics() {
+    let enabled = metrics_enabled(|name| std::env::var(name).ok()).unwrap_or_else(|e| exit_with(e));
+    if enabled {
+        crate::metrics::install_prometheus().unwrap_or_else(|e| exit_with(e));
+    } else {
+        tracing::info!("metrics are off (METRICS=0): /metrics answers 404");
+    }
+}
+
+/// Logging, then metrics when this build exports them.
+pub fn init_observability() {
+    init_tracing();
+    init_metrics();
 }
 
 /// Prints a one-line start-up error and exits non-zero.
@@ -60,7 +124,7 @@ pub fn base_url(addr: SocketAddr) -> String {
 /// The whole start-up for a sample that can serve a std listener: configuration, bind,
 /// [`Auth`], announcement. Exits on any error. Must run inside a Tokio runtime.
 pub fn start(default_port: u16) -> (Auth, TcpListener) {
-    init_tracing();
+    init_observability();
     let config = load_config(default_port);
     let (listener, addr) = bind(&config);
     let auth = build_auth(config, addr);
@@ -153,4 +217,39 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(value: Option<&str>) -> impl Fn(&str) -> Option<String> {
+        move |_| value.map(str::to_owned)
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        assert_eq!(
+            LogFormat::from_lookup(lookup(None)).ok(),
+            Some(LogFormat::Text)
+        );
+        assert_eq!(
+            LogFormat::from_lookup(lookup(Some("json"))).ok(),
+            Some(LogFormat::Json)
+        );
+        for bad in ["", " ", "xml"] {
+            let error = LogFormat::from_lookup(lookup(Some(bad))).err();
+            assert_eq!(error.map(|e| e.var), Some("LOG_FORMAT"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn metrics_switch() {
+        assert_eq!(metrics_enabled(lookup(None)).ok(), Some(true));
+        assert_eq!(metrics_enabled(lookup(Some("0"))).ok(), Some(false));
+        assert_eq!(
+            metrics_enabled(lookup(Some(""))).err().map(|e| e.var),
+            Some("METRICS")
+        );
+    }
 }

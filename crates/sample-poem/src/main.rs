@@ -24,7 +24,7 @@ use poem::{
     Addr, Body, Endpoint, EndpointExt, FromRequest, IntoResponse, Middleware, Request, RequestBody,
     Response, ResponseParts, Route, RouteMethod, get, handler, post,
 };
-use sample_kit::{http1, routes, server};
+use sample_kit::{http1, metrics, routes, server};
 
 /// The methods of a `GET` route (poem answers `HEAD` with the `GET` handler, without a body).
 const GET: &[&str] = &["GET", "HEAD"];
@@ -151,6 +151,18 @@ fn healthz(Data(auth): Data<&Auth>) -> Json {
     Json(routes::healthz(auth))
 }
 
+/// `GET /readyz`: never gated, 503 until a usable key set is held.
+#[handler]
+fn readyz(Data(auth): Data<&Auth>) -> Json {
+    Json(routes::readyz(auth))
+}
+
+/// `GET /metrics`: never gated, the Prometheus exposition.
+#[handler]
+fn metrics_text() -> Json {
+    Json(routes::metrics())
+}
+
 /// `GET /public`: no credentials.
 #[handler]
 fn public() -> Json {
@@ -228,6 +240,8 @@ async fn answer(error: poem::Error) -> Response {
 fn app(auth: Auth) -> impl Endpoint<Output = Response> {
     let mut route = Route::new()
         .at(routes::HEALTHZ, allow(get(healthz), GET))
+        .at(routes::READYZ, allow(get(readyz), GET))
+        .at(routes::METRICS, allow(get(metrics_text), GET))
         .at(routes::PUBLIC, allow(get(public), GET))
         .at(routes::PROTECTED, allow(get(protected), GET))
         .at(routes::ADMIN, allow(get(admin), GET))
@@ -259,8 +273,10 @@ async fn main() {
     let service = hyper::service::service_fn(move |request: poem::http::Request<Incoming>| {
         let request = Request::from((request, local.clone(), RemoteAddr::default(), Scheme::HTTP));
         let app = Arc::clone(&app);
+        let route = metrics::route(request.original_uri().path());
         async move {
             let response = app.get_response(request).await;
+            metrics::record_request(route, response.status().as_u16());
             Ok::<_, Infallible>(poem::http::Response::from(response))
         }
     });

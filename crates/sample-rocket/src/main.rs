@@ -25,13 +25,13 @@ use rocket::config::{Ident, LogLevel};
 use rocket::data::{Limits, ToByteUnit};
 use rocket::error::ErrorKind;
 use rocket::fairing::{AdHoc, Fairing, Info, Kind};
-use rocket::http::{ContentType, Method, Status};
+use rocket::http::{Method, Status};
 use rocket::request::{FromRequest, Outcome};
 use rocket::response::{self, Responder, Response};
 use rocket::serde::json::json;
 use rocket::shield::Shield;
 use rocket::{Data, Request, catch, get, post, uri};
-use sample_kit::{routes, server};
+use sample_kit::{metrics, routes, server};
 
 /// `POST /dev/token` bodies larger than this are answered `413`.
 const MAX_BODY_BYTES: u64 = routes::MAX_BODY_BYTES as u64;
@@ -47,12 +47,13 @@ impl<'r> Responder<'r, 'static> for Json {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
         let Json(mut reply) = self;
         let status = Status::new(reply.status);
+        let content_type = reply.content_type();
         let headers = std::mem::take(&mut reply.headers);
         let body = reply.into_body();
         let mut response = Response::build();
         response
             .status(status)
-            .header(ContentType::JSON)
+            .raw_header("Content-Type", content_type)
             .sized_body(body.len(), Cursor::new(body));
         for (name, value) in headers {
             response.raw_header_adjoin(name, value);
@@ -103,6 +104,16 @@ struct Stash(Option<Reply>);
 
 /// Whether the [`Gate`] fairing has seen this request.
 struct Gated(bool);
+
+/// The `route` metrics label of the path the client asked for (before any re-routing).
+struct RouteLabel(&'static str);
+
+/// The request's [`RouteLabel`], taken from its path the first time it is asked for.
+fn route_label(request: &Request<'_>) -> &'static str {
+    request
+        .local_cache(|| RouteLabel(metrics::route(request.uri().path().as_str())))
+        .0
+}
 
 /// The request's [`Auth`]; `None` only before liftoff, when no request is served.
 fn auth<'r>(request: &'r Request<'_>) -> Option<&'r Auth> {
@@ -248,7 +259,7 @@ fn check_gate(request: &Request<'_>) -> Result<(), Reply> {
 }
 
 /// Runs [`check_gate`] on every request before routing; a refused request is re-routed to
-/// [`refused`], so no other route and no catcher sees it.
+/// [`refused`], so no other route and no catcher sees it. Counts every response.
 struct Gate;
 
 #[rocket::async_trait]
@@ -256,17 +267,22 @@ impl Fairing for Gate {
     fn info(&self) -> Info {
         Info {
             name: "HTTPS redirect and shared secret",
-            kind: Kind::Request,
+            kind: Kind::Request | Kind::Response,
         }
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
         request.local_cache(|| Gated(true));
+        route_label(request);
         if let Err(reply) = check_gate(request) {
             request.local_cache(|| Stash(Some(reply)));
             request.set_method(Method::Get);
             request.set_uri(uri!(refused));
         }
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        metrics::record_request(route_label(request), response.status().code);
     }
 }
 
@@ -280,6 +296,18 @@ fn refused(refusal: Refusal) -> Json {
 #[get("/healthz")]
 fn healthz(api: Api<'_>) -> Json {
     Json(routes::healthz(api.0))
+}
+
+/// `GET /readyz`: never gated, 503 until a usable key set is held.
+#[get("/readyz")]
+fn readyz(api: Api<'_>) -> Json {
+    Json(routes::readyz(api.0))
+}
+
+/// `GET /metrics`: never gated, the Prometheus exposition.
+#[get("/metrics")]
+fn metrics_text() -> Json {
+    Json(routes::metrics())
 }
 
 /// `GET /public`: no credentials (the seed's `public_data`).
@@ -434,7 +462,7 @@ async fn main() {
     // (`log_level: off`). Done before `init_tracing`, it keeps Rocket's own lines out of the
     // `tracing` output, which would otherwise take them in through its `log` bridge.
     let rocket = rocket::custom(rocket::Config::release_default());
-    server::init_tracing();
+    server::init_observability();
     let config = server::load_config(8003);
     let rocket = rocket
         .configure(rocket_config(&config))
@@ -456,6 +484,8 @@ async fn main() {
             rocket::routes![
                 refused,
                 healthz,
+                readyz,
+                metrics_text,
                 public,
                 protected,
                 admin,

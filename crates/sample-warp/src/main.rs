@@ -17,7 +17,7 @@ use std::future::ready;
 
 use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply, RequestHead};
 use hyper_util::service::TowerToHyperService;
-use sample_kit::{http1, routes, server};
+use sample_kit::{http1, metrics, routes, server};
 use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, Method};
 use warp::hyper::body::Bytes;
@@ -167,6 +167,10 @@ fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Infallible> + C
     let healthz = route(routes::HEALTHZ, GET)
         .and(with_auth(auth.clone()))
         .map(|auth: Auth| respond(routes::healthz(&auth)));
+    let readyz = route(routes::READYZ, GET)
+        .and(with_auth(auth.clone()))
+        .map(|auth: Auth| respond(routes::readyz(&auth)));
+    let metrics_text = route(routes::METRICS, GET).map(|| respond(routes::metrics()));
     let public = route(routes::PUBLIC, GET).map(|| respond(routes::public()));
     let protected = route(routes::PROTECTED, GET)
         .and(with_claims(auth.clone()))
@@ -191,9 +195,13 @@ fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Infallible> + C
         .and(with_auth(auth.clone()))
         .map(|auth: Auth| respond(routes::jwks(&auth)));
 
-    gate(auth)
+    let gated = gate(auth)
         .and(
             healthz
+                .or(readyz)
+                .unify()
+                .or(metrics_text)
+                .unify()
                 .or(public)
                 .unify()
                 .or(protected)
@@ -210,7 +218,14 @@ fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Infallible> + C
                 .unify(),
         )
         .recover(recover)
-        .unify()
+        .unify();
+    // Every response is counted, refusals included.
+    warp::path::full()
+        .and(gated)
+        .map(|path: FullPath, response: Response| {
+            metrics::record_request(metrics::route(path.as_str()), response.status().as_u16());
+            response
+        })
 }
 
 /// Answers every rejection: refusals with the contract's response, the rest with a JSON 4xx.

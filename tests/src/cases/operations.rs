@@ -1,0 +1,348 @@
+//! Operations: readiness, the Prometheus exposition and JSON logs.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::{claims, remote, standard_jwks};
+use crate::idp::Idp;
+use crate::keys::{keys, mint, now};
+use crate::sample::Sample;
+
+/// How long a case waits for a state it expects (key set arriving, a log line being read).
+const WAIT: Duration = Duration::from_secs(30);
+
+/// One series of a Prometheus text exposition.
+#[derive(Debug)]
+struct Series {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// Parses the text exposition format (comments skipped; label values here never carry
+/// escaped quotes or commas, so a plain split is exact).
+fn parse_exposition(text: &str) -> Vec<Series> {
+    text.lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (series, value) = line
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("no value in {line:?}"));
+            let value: f64 = value
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+            let (name, labels) = match series.split_once('{') {
+                None => (series, BTreeMap::new()),
+                Some((name, rest)) => {
+                    let inner = rest
+                        .strip_suffix('}')
+                        .unwrap_or_else(|| panic!("unclosed labels in {line:?}"));
+                    let labels = inner
+                        .split(',')
+                        .filter(|pair| !pair.is_empty())
+                        .map(|pair| {
+                            let (key, quoted) = pair
+                                .split_once('=')
+                                .unwrap_or_else(|| panic!("bad label in {line:?}"));
+                            (key.to_owned(), quoted.trim_matches('"').to_owned())
+                        })
+                        .collect();
+                    (name, labels)
+                }
+            };
+            Series {
+                name: name.to_owned(),
+                labels,
+                value,
+            }
+        })
+        .collect()
+}
+
+/// The sum of the series named `name` whose labels include `labels` (0 when none exist yet).
+fn value(series: &[Series], name: &str, labels: &[(&str, &str)]) -> f64 {
+    series
+        .iter()
+        .filter(|s| s.name == name)
+        .filter(|s| {
+            labels
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).is_some_and(|have| have == v))
+        })
+        .map(|s| s.value)
+        .sum()
+}
+
+/// `GET /metrics` (with `headers`), checked for status and content type.
+async fn scrape(sample: &Sample, headers: &[(&str, &str)]) -> (String, Vec<Series>) {
+    let resp = sample.get("/metrics", headers).await;
+    assert_eq!(resp.status, 200, "/metrics: {}", resp.text);
+    assert_eq!(
+        resp.header("content-type"),
+        Some("text/plain; version=0.0.4"),
+        "/metrics content type"
+    );
+    let series = parse_exposition(&resp.text);
+    (resp.text, series)
+}
+
+/// Waits until the sample's stderr satisfies `done`, returning its complete lines.
+async fn wait_for_logs(sample: &Sample, what: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let logs = sample.logs();
+        // Only whole lines: the last one may still be arriving.
+        let complete = logs
+            .rfind('\n')
+            .map_or(String::new(), |end| logs[..=end].to_owned());
+        if done(&complete) {
+            return complete;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "logs never showed {what}:\n{logs}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `/readyz`: 503 before the first key set arrives, 200 once it has; always 200 in dev mode.
+pub async fn readiness_follows_key_set(bin: &str) {
+    let dev = Sample::start(bin, &[]).await;
+    let resp = dev.get("/readyz", &[]).await;
+    assert_eq!(resp.status, 200, "dev mode is ready: {}", resp.text);
+    assert_eq!(resp.json["status"], "ready", "{}", resp.text);
+
+    let idp = Idp::start(standard_jwks()).await;
+    idp.stop();
+    let issuer = idp.issuer();
+    let s = Sample::start(bin, &[("AUTH_ISSUER", issuer.as_str())]).await;
+    let resp = s.get("/readyz", &[]).await;
+    assert_eq!(resp.status, 503, "no key set yet: {}", resp.text);
+    assert_eq!(resp.json["status"], "not_ready", "{}", resp.text);
+    assert_eq!(s.get("/healthz", &[]).await.status, 200, "still alive");
+
+    idp.restart().await;
+    // The sample retries failed fetches on its own; wait for the state, bounded.
+    let deadline = Instant::now() + WAIT;
+    let resp = loop {
+        let resp = s.get("/readyz", &[]).await;
+        if resp.status != 503 || Instant::now() >= deadline {
+            break resp;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(resp.status, 200, "ready once keys arrive: {}", resp.text);
+    assert_eq!(resp.json["status"], "ready", "{}", resp.text);
+    assert_eq!(
+        s.get_bearer("/protected", &mint(&keys().rsa, &claims(&issuer)))
+            .await
+            .status,
+        200
+    );
+}
+
+/// `/readyz`, `/metrics` and `/healthz` answer without the shared secret and over plain HTTP
+/// while both gates are on.
+pub async fn probes_are_never_gated(bin: &str) {
+    let r = remote(
+        bin,
+        &[("SHARED_SECRET", "probe-gate-secret"), ("FORCE_HTTPS", "1")],
+    )
+    .await;
+    let gated = r.sample.get("/public", &[]).await;
+    assert_eq!(gated.status, 308, "the gates are on: {}", gated.text);
+    for path in ["/healthz", "/readyz"] {
+        let resp = r.sample.get(path, &[]).await;
+        assert_eq!(resp.status, 200, "{path}: {}", resp.text);
+    }
+    scrape(&r.sample, &[]).await;
+}
+
+/// The counters move with what the sample does, and the exposition carries no token,
+/// secret, subject, `kid` or raw path.
+pub async fn metrics_exposition(bin: &str) {
+    let secret = "metrics-gate-secret-value";
+    let r = remote(bin, &[("SHARED_SECRET", secret)]).await;
+    let iss = r.idp.issuer();
+    let gate = ("x-shared-secret", secret);
+    let k = keys();
+    let good = mint(&k.rsa, &claims(&iss));
+    let expired = mint(
+        &k.rsa,
+        &json!({ "sub": "alice", "iss": iss, "iat": now() - 600, "exp": now() - 300 }),
+    );
+    let bearer = |token: &str| format!("Bearer {token}");
+
+    let (_, before) = scrape(&r.sample, &[]).await;
+    let hits_before = value(&before, "api_auth_token_cache_hits_total", &[]);
+    let refusals_before = value(
+        &before,
+        "api_auth_refusals_total",
+        &[("error", "invalid_token")],
+    );
+
+    for _ in 0..2 {
+        let resp = r
+            .sample
+            .get("/protected", &[gate, ("authorization", &bearer(&good))])
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+    }
+    let resp = r
+        .sample
+        .get("/protected", &[gate, ("authorization", &bearer(&expired))])
+        .await;
+    assert_eq!(resp.status, 401, "{}", resp.text);
+    let resp = r.sample.get("/secret-path-xyz", &[gate]).await;
+    assert_eq!(resp.status, 404, "{}", resp.text);
+
+    let (text, after) = scrape(&r.sample, &[]).await;
+    assert!(
+        value(&after, "api_auth_token_cache_hits_total", &[]) > hits_before,
+        "the repeated token is a cache hit:\n{text}"
+    );
+    assert!(
+        value(&after, "api_auth_token_cache_misses_total", &[]) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value(
+            &after,
+            "api_auth_refusals_total",
+            &[("error", "invalid_token")]
+        ) > refusals_before,
+        "the expired token is a refusal:\n{text}"
+    );
+    assert!(
+        value(
+            &after,
+            "api_auth_requests_total",
+            &[("route", "protected"), ("status", "200")]
+        ) >= 2.0,
+        "{text}"
+    );
+    assert!(
+        value(
+            &after,
+            "api_auth_requests_total",
+            &[("route", "other"), ("status", "404")]
+        ) >= 1.0,
+        "an unknown path counts as route=\"other\":\n{text}"
+    );
+    assert!(
+        value(
+            &after,
+            "api_auth_jwks_fetches_total",
+            &[("issuer", &iss), ("result", "ok")]
+        ) >= 1.0,
+        "{text}"
+    );
+    assert_eq!(
+        value(&after, "api_auth_jwks_keys", &[("issuer", &iss)]),
+        4.0,
+        "{text}"
+    );
+    assert_eq!(
+        value(&after, "api_auth_jwks_stale", &[("issuer", &iss)]),
+        0.0,
+        "{text}"
+    );
+    assert!(
+        value(&after, "api_auth_verify_duration_seconds_count", &[]) >= 3.0,
+        "{text}"
+    );
+    assert!(
+        after
+            .iter()
+            .any(|s| s.name == "api_auth_verify_duration_seconds_bucket"),
+        "verify duration is a histogram:\n{text}"
+    );
+    let signature = good.rsplit('.').next().unwrap_or(&good);
+    let mut forbidden = vec![
+        good.as_str(),
+        signature,
+        expired.as_str(),
+        secret,
+        "alice",
+        "secret-path-xyz",
+    ];
+    let kids: Vec<String> = [&k.rsa, &k.ec256, &k.ec384, &k.ed]
+        .iter()
+        .map(|key| key.kid.clone())
+        .collect();
+    forbidden.extend(kids.iter().map(String::as_str));
+    for needle in forbidden {
+        assert!(
+            !text.contains(needle),
+            "the exposition contains {needle:?}:\n{text}"
+        );
+    }
+}
+
+/// `METRICS=0`: nothing is exported and `/metrics` is an unknown route; readiness still works.
+pub async fn metrics_off(bin: &str) {
+    let s = Sample::start(bin, &[("METRICS", "0")]).await;
+    let resp = s.get("/metrics", &[]).await;
+    assert_eq!(resp.status, 404, "{}", resp.text);
+    assert_eq!(s.get("/readyz", &[]).await.status, 200);
+}
+
+/// `LOG_FORMAT=json`: every stderr line is a JSON object with level, target and message, and
+/// a refusal's line carries its error code (never the token).
+pub async fn json_logs(bin: &str) {
+    let r = remote(bin, &[("LOG_FORMAT", "json")]).await;
+    let iss = r.idp.issuer();
+    let expired = mint(
+        &keys().rsa,
+        &json!({ "sub": "alice", "iss": iss, "iat": now() - 600, "exp": now() - 300 }),
+    );
+    let resp = r.sample.get_bearer("/protected", &expired).await;
+    assert_eq!(resp.status, 401, "{}", resp.text);
+    let logs = wait_for_logs(&r.sample, "the refusal", |logs| {
+        logs.contains("invalid_token")
+    })
+    .await;
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
+        })
+        .collect();
+    for line in &lines {
+        assert!(line.is_object(), "{line}");
+        for field in ["level", "target", "message"] {
+            assert!(line[field].is_string(), "no {field} in {line}");
+        }
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|line| line["error"] == "invalid_token" && line["level"] == "INFO"),
+        "a refusal line carries the error code:\n{logs}"
+    );
+    let signature = expired.rsplit('.').next().unwrap_or(&expired);
+    assert!(!logs.contains(signature), "the token is logged:\n{logs}");
+}
+
+/// `LOG_FORMAT` other than `text` or `json` (or set but empty) is a start-up error naming it.
+pub async fn log_format_errors(bin: &str) {
+    for value in ["xml", ""] {
+        let (code, stderr) = Sample::start_failure(bin, &[("LOG_FORMAT", value)]).await;
+        assert!(
+            code.is_some_and(|c| c != 0),
+            "LOG_FORMAT={value:?}: exit {code:?}"
+        );
+        assert!(
+            stderr.contains("LOG_FORMAT"),
+            "LOG_FORMAT={value:?}: {stderr}"
+        );
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "LOG_FORMAT={value:?}: one line: {stderr}"
+        );
+    }
+}
