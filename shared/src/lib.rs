@@ -51,6 +51,8 @@
 //!   [`HttpRequestHead`] over `http` types), calls [`Auth::gate`], [`Auth::authenticate`],
 //!   [`Auth::require_role`] or [`Auth::api_key_user`], and turns an [`AuthError`]'s
 //!   [`Reply`] into its own response type (`http::Response` converts from it).
+//! - For typed claims in a handler, an extractor or guard generic over the claims type calls
+//!   [`Auth::claims_as`], whose refusal (`401 invalid_token`) answers like any other.
 //!
 //! # Several issuers
 //!

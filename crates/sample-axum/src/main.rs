@@ -2,7 +2,8 @@
 //!
 //! FastAPI's `Depends(validate_jwt)` becomes an extractor: a handler that takes [`User`]
 //! runs only for a verified token, and one that takes [`Admin`] only for a verified token
-//! with the admin role. The shared-secret gate and HTTPS redirect are a middleware layered
+//! with the admin role. [`Admin`] is generic over the claims type: `/admin` takes its caller
+//! as [`Caller`], a `#[derive(Deserialize)]` struct, through `Auth::claims_as`. The shared-secret gate and HTTPS redirect are a middleware layered
 //! over the whole router.
 //!
 //! `axum::serve` does not expose hyper's connection limits, so the router is served through
@@ -20,7 +21,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::service::TowerToHyperService;
-use sample_kit::{http1, metrics, routes, server};
+use sample_kit::{Caller, http1, metrics, routes, server};
+use serde::de::DeserializeOwned;
 
 /// A contract reply as an axum response.
 struct Json(Reply);
@@ -52,16 +54,18 @@ impl FromRequestParts<Auth> for User {
     }
 }
 
-/// A [`User`] whose token carries the admin role or scope.
-struct Admin(Claims);
+/// A [`User`] whose token carries the admin role or scope: its claims as sent, and read into
+/// `T`, a type of the handler's own (claims that do not fit it are refused `401`).
+struct Admin<T>(Claims, T);
 
-impl FromRequestParts<Auth> for Admin {
+impl<T: DeserializeOwned> FromRequestParts<Auth> for Admin<T> {
     type Rejection = Refusal;
 
     async fn from_request_parts(parts: &mut Parts, auth: &Auth) -> Result<Self, Self::Rejection> {
         let User(claims) = User::from_request_parts(parts, auth).await?;
         auth.require_admin(&claims).map_err(Refusal)?;
-        Ok(Admin(claims))
+        let typed = auth.claims_as(&claims).map_err(Refusal)?;
+        Ok(Admin(claims, typed))
     }
 }
 
@@ -110,7 +114,9 @@ async fn protected(User(claims): User) -> Json {
     Json(routes::protected(&claims))
 }
 
-async fn admin(Admin(claims): Admin) -> Json {
+/// `GET /admin`: the typed [`Caller`] goes to the audit log, the claims as sent to the body.
+async fn admin(Admin(claims, caller): Admin<Caller>) -> Json {
+    caller.log_access(routes::ADMIN);
     Json(routes::admin(&claims))
 }
 

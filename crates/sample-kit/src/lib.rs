@@ -6,16 +6,19 @@
 //! - `server`: start-up (logging, binding, the `listening on` line, the development banner)
 //!   and graceful shutdown;
 //! - `metrics`: the Prometheus recorder behind `/metrics` and the per-route request counter;
+//! - `caller`: [`Caller`], the typed claims the samples read from a verified token;
 //! - `routes`: the bodies of the contract's routes and its JSON client errors;
 //! - `http1`: an HTTP/1.1 accept loop with head size and read timeout limits, for the
 //!   frameworks whose own server does not expose them.
 //!
 //! A service that depends on `api-auth` directly needs none of it.
 
+pub mod caller;
 pub mod config;
 pub mod http1;
 pub mod metrics;
 pub mod routes;
 pub mod server;
 
+pub use caller::Caller;
 pub use config::{Config, ConfigError, KeySource};

@@ -2,7 +2,8 @@
 //!
 //! FastAPI's `Depends(require_auth)` becomes a request guard: a handler that takes [`User`]
 //! runs only for a verified token, one that takes [`Admin`] (built on [`User`]) only for a
-//! verified token with the admin role, and one that takes [`KeyUser`] only for a known
+//! verified token with the admin role, its claims also read into the handler's own type
+//! (`Admin<Caller>`: a `#[derive(Deserialize)]` struct, through `Auth::claims_as`), and one that takes [`KeyUser`] only for a known
 //! `X-API-Key`. A failing guard answers with the refusal's status; since Rocket's catchers
 //! never see a guard's error value, the guard also stashes the refusal's reply in the
 //! request-local cache, and the catchers answer that.
@@ -31,7 +32,8 @@ use rocket::response::{self, Responder, Response};
 use rocket::serde::json::json;
 use rocket::shield::Shield;
 use rocket::{Data, Request, catch, get, post, uri};
-use sample_kit::{metrics, routes, server};
+use sample_kit::{Caller, metrics, routes, server};
+use serde::de::DeserializeOwned;
 
 /// `POST /dev/token` bodies larger than this are answered `413`.
 const MAX_BODY_BYTES: u64 = routes::MAX_BODY_BYTES as u64;
@@ -168,11 +170,13 @@ impl<'r> FromRequest<'r> for User {
     }
 }
 
-/// A [`User`] whose token carries the admin role or scope (FastAPI: `Depends(require_admin)`).
-struct Admin(Claims);
+/// A [`User`] whose token carries the admin role or scope (FastAPI: `Depends(require_admin)`):
+/// its claims as sent, and read into `T`, a type of the handler's own (claims that do not fit
+/// it are refused `401`).
+struct Admin<T>(Claims, T);
 
 #[rocket::async_trait]
-impl<'r> FromRequest<'r> for Admin {
+impl<'r, T: DeserializeOwned + Send> FromRequest<'r> for Admin<T> {
     type Error = AuthError;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
@@ -180,8 +184,11 @@ impl<'r> FromRequest<'r> for Admin {
         let Some(auth) = auth(request) else {
             return refuse(request, not_ready());
         };
-        match auth.require_admin(&claims) {
-            Ok(()) => Outcome::Success(Admin(claims)),
+        let typed = auth
+            .require_admin(&claims)
+            .and_then(|()| auth.claims_as(&claims));
+        match typed {
+            Ok(typed) => Outcome::Success(Admin(claims, typed)),
             Err(error) => refuse(request, error),
         }
     }
@@ -322,10 +329,13 @@ fn protected(user: User) -> Json {
     Json(routes::protected(&user.0))
 }
 
-/// `GET /admin`: a verified bearer token with the admin role or scope.
+/// `GET /admin`: a verified bearer token with the admin role or scope; the typed [`Caller`]
+/// goes to the audit log, the claims as sent to the body.
 #[get("/admin")]
-fn admin(admin: Admin) -> Json {
-    Json(routes::admin(&admin.0))
+fn admin(admin: Admin<Caller>) -> Json {
+    let Admin(claims, caller) = admin;
+    caller.log_access(routes::ADMIN);
+    Json(routes::admin(&claims))
 }
 
 /// `GET /me`: a known `X-API-Key` (the seed's `get_me`).
