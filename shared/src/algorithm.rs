@@ -28,7 +28,8 @@ pub enum Algorithm {
     EdDSA,
     /// EdDSA over Ed25519, fully specified (RFC 9864).
     Ed25519,
-    /// HMAC with SHA-256; only ever verified against `AUTH_HS256_SECRET`.
+    /// HMAC with SHA-256; only ever verified against the secret given to
+    /// [`AuthBuilder::hs256_secret`](crate::AuthBuilder::hs256_secret).
     HS256,
 }
 

@@ -24,6 +24,37 @@ pub struct ApiKeyUser {
 
 /// The accepted API keys. Only digests are kept, so a memory dump or a `Debug` print
 /// reveals no key.
+///
+/// ```
+/// use api_auth::{ApiKeys, Auth, AuthError, HttpRequestHead, Issuer, KeySource};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+/// let keys = ApiKeys::parse("reporting:rk_9f2c1e7a, billing:bk_41d0b3c8")?;
+/// assert_eq!(keys.len(), 2);
+/// assert_eq!(format!("{keys:?}"), r#"ApiKeys { names: ["reporting", "billing"] }"#);
+///
+/// let auth = Auth::builder()
+///     .issuer(Issuer::new("https://login.example.com", KeySource::jwks_document(jwks))?)
+///     .api_keys(keys)
+///     .build()?;
+///
+/// let request = http::Request::get("/reports").header("x-api-key", "bk_41d0b3c8").body(())?;
+/// let owner = auth.api_key_user(&HttpRequestHead::new(request.headers(), request.uri()))?;
+/// assert_eq!(owner.name, "billing");
+///
+/// let request = http::Request::get("/reports").header("x-api-key", "guessed").body(())?;
+/// let refused = auth.api_key_user(&HttpRequestHead::new(request.headers(), request.uri()));
+/// assert_eq!(refused, Err(AuthError::InvalidApiKey));
+///
+/// // A list that cannot be meant as written is refused, naming the entry.
+/// assert_eq!(
+///     ApiKeys::parse("reporting:rk_9f2c1e7a,billing").unwrap_err().to_string(),
+///     "entry 2 is not name:key"
+/// );
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct ApiKeys {
     entries: Vec<(String, Digest)>,

@@ -25,6 +25,32 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 const MIN_HS256_SECRET_BYTES: usize = 32;
 
 /// Why [`AuthBuilder::build`] (or a key source or issuer constructor) refused a configuration.
+///
+/// A configuration that cannot work is refused when the service starts, never discovered
+/// on the first request:
+///
+/// ```
+/// use std::time::Duration;
+/// use api_auth::{Auth, BuildError, Issuer};
+///
+/// assert!(matches!(Auth::builder().build(), Err(BuildError::NoKeySource)));
+/// assert!(matches!(
+///     Auth::builder().hs256_secret("too short").build(),
+///     Err(BuildError::WeakHs256Secret)
+/// ));
+/// assert!(matches!(
+///     Issuer::discover("login.example.com"),
+///     Err(BuildError::InvalidUrl { .. })
+/// ));
+///
+/// let refused = Auth::builder()
+///     .issuer(Issuer::discover("https://login.example.com")?)
+///     .leeway(Duration::from_secs(600))
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(refused.to_string(), "the leeway must be at most 300 seconds");
+/// # Ok::<(), BuildError>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {

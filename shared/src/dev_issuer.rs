@@ -35,7 +35,37 @@ pub enum DevKeyType {
     EdDsa,
 }
 
-/// A throw-away issuer living inside the sample process.
+/// A throw-away issuer living inside the sample process (feature `dev-issuer`): it signs
+/// tokens with a key generated at start-up, and publishes that key's JWK set and an
+/// OpenID Connect discovery document for a service to serve. For development and tests only.
+///
+/// ```
+/// use api_auth::{Auth, DevIssuer};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dev = DevIssuer::generate("http://127.0.0.1:8080", Some("orders-api".to_owned()))?;
+/// let auth = Auth::builder().development(dev).audience("orders-api").build()?;
+/// assert!(auth.is_development());
+///
+/// let issuer = auth.dev_issuer().ok_or("not in development mode")?;
+/// let token = issuer.mint(serde_json::from_value(serde_json::json!({
+///     "sub": "alice",
+///     "roles": ["admin"],
+/// }))?);
+///
+/// let claims = auth.verify(&token).await?;
+/// assert_eq!(claims.sub(), Some("alice"));
+/// assert_eq!(claims.registered().aud, ["orders-api"]);
+/// auth.require_admin(&claims)?;
+///
+/// // What a development server publishes for other services.
+/// let discovery = issuer.discovery_document();
+/// assert_eq!(discovery["jwks_uri"], "http://127.0.0.1:8080/.well-known/jwks.json");
+/// assert_eq!(issuer.jwks()["keys"][0]["alg"], "RS256");
+/// # Ok(())
+/// # }
+/// ```
 pub struct DevIssuer {
     issuer: String,
     audience: Option<String>,

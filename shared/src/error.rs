@@ -12,6 +12,38 @@ pub const REALM: &str = "api";
 
 /// Why a bearer token was rejected. Each variant's text is the `error_description`
 /// sent to the client, so none of them echo the token or any secret.
+///
+/// It reaches callers inside [`AuthError::InvalidToken`]; match on it to act on one
+/// reason, such as telling an expired token from a forged one:
+///
+/// ```
+/// use api_auth::{Auth, AuthError, DevIssuer, DevKeyType, Issuer, KeySource, TokenError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let idp = DevIssuer::generate_with("https://login.example.com", None, DevKeyType::Es256)?;
+/// # let jwks = idp.jwks().to_string();
+/// # let expired_token = idp.mint(serde_json::from_value(serde_json::json!({
+/// #     "sub": "alice", "exp": 1_700_000_000
+/// # }))?);
+/// let auth = Auth::builder()
+///     .issuer(Issuer::new("https://login.example.com", KeySource::jwks_document(jwks))?)
+///     .build()?;
+///
+/// let advice = match auth.verify(&expired_token).await {
+///     Ok(_) => "accepted",
+///     Err(AuthError::InvalidToken(TokenError::Expired)) => "expired: fetch a new token",
+///     Err(AuthError::InvalidToken(TokenError::UnknownKey)) => "signed with a key we do not hold",
+///     Err(AuthError::InvalidToken(_)) => "forged or malformed",
+///     Err(_) => "not a token problem",
+/// };
+/// assert_eq!(advice, "expired: fetch a new token");
+///
+/// // The variant's text is the description the client sees.
+/// assert_eq!(TokenError::Expired.to_string(), "Token has expired");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     /// `exp` is in the past (beyond the leeway).
@@ -58,7 +90,38 @@ pub enum TokenError {
     WrongAudience,
 }
 
-/// A refused request, carrying everything needed to answer it.
+/// A refused request, carrying everything needed to answer it: [`status`](Self::status),
+/// [`code`](Self::code), [`description`](Self::description), and the whole response as a
+/// [`Reply`] ([`reply`](Self::reply)), which converts into an `http::Response`.
+///
+/// ```
+/// use api_auth::{AuthError, TokenError};
+///
+/// let refusal = AuthError::from(TokenError::Expired);
+/// assert_eq!(refusal.status(), 401);
+/// assert_eq!(refusal.code(), "invalid_token");
+///
+/// let reply = refusal.reply();
+/// assert_eq!(
+///     reply.headers,
+///     [(
+///         "www-authenticate",
+///         r#"Bearer realm="api", error="invalid_token", error_description="Token has expired""#
+///             .to_owned()
+///     )]
+/// );
+/// assert_eq!(
+///     reply.body(),
+///     br#"{"error":"invalid_token","error_description":"Token has expired"}"#
+/// );
+///
+/// // An unreachable identity provider asks the client to retry.
+/// let response: http::Response<Vec<u8>> =
+///     AuthError::KeysUnavailable { retry_after_secs: 10 }.reply().into();
+/// assert_eq!(response.status(), 503);
+/// assert_eq!(response.headers()["retry-after"], "10");
+/// assert_eq!(response.headers()["content-type"], "application/json");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// No bearer credentials at all.

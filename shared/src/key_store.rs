@@ -104,6 +104,27 @@ struct Inner {
 }
 
 /// What `/healthz` reports about the key set. Holds no key material or secret.
+///
+/// ```
+/// use api_auth::{Auth, Issuer, KeySource};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+/// let auth = Auth::builder()
+///     .issuer(Issuer::new("https://login.example.com", KeySource::jwks_document(jwks))?)
+///     .build()?;
+///
+/// let [status] = auth.key_sets().try_into().map_err(|_| "one issuer, one status")?;
+/// assert_eq!(status.issuer.as_deref(), Some("https://login.example.com"));
+/// assert_eq!((status.source, status.count, status.stale), ("local", 1, false));
+/// assert!(status.is_usable() && auth.is_ready());
+///
+/// // Serialisable as is for a health endpoint.
+/// let health = serde_json::to_value(&status)?;
+/// assert_eq!(health["count"], 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct KeySetStatus {
     /// The issuer whose keys these are (`None`: keys used without an `iss` check).

@@ -75,6 +75,8 @@
 //! events. Tokens, secrets and keys never appear in its logs or errors.
 
 #![warn(missing_docs)]
+// docs.rs marks the items each Cargo feature adds.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod algorithm;
 mod api_keys;
@@ -101,17 +103,17 @@ mod strict_json;
 mod token;
 mod token_cache;
 
-pub use algorithm::Algorithm;
+pub use algorithm::{Algorithm, KeyKind};
 pub use api_keys::{ApiKeyUser, ApiKeys};
 pub use auth::Auth;
 pub use builder::{AuthBuilder, BuildError, MAX_LEEWAY};
 pub use claims::{Claims, ClaimsError, RegisteredClaims};
 pub use credential_error::CredentialError;
 #[cfg(feature = "dev-issuer")]
-pub use dev_issuer::{DevIssuer, DevKeyType};
+pub use dev_issuer::{DevIssuer, DevIssuerError, DevKeyType};
 pub use error::{AuthError, TokenError};
 pub use issuer::{Issuer, KeySource, PemKey};
-pub use jwk::{KeySet, parse_jwks};
+pub use jwk::{JwksError, KeySet, parse_jwks};
 pub use key_store::KeySetStatus;
 #[cfg(feature = "tower")]
 pub use layer::{AuthBody, AuthLayer, AuthService};
@@ -119,3 +121,8 @@ pub use policy::{KeySetPolicy, MAX_REFRESH_JITTER_PERCENT};
 pub use reply::Reply;
 pub use request::{HttpRequestHead, RepeatedHeader, RequestHead};
 pub use shared_secret::SharedSecret;
+
+/// The examples of the crate's README, compiled (and run where they can be) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

@@ -15,6 +15,15 @@
 //! | `api_auth_jwks_keys` | gauge | `issuer` |
 //! | `api_auth_jwks_stale` | gauge (0 or 1) | `issuer` |
 //! | `api_auth_verify_duration_seconds` | histogram | |
+//!
+//! ```
+//! // At start-up, once a recorder is installed (for example with
+//! // `metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()`):
+//! api_auth::metrics::describe();
+//!
+//! // Names to build dashboards and alerts on, as constants.
+//! assert_eq!(api_auth::metrics::REFUSALS_TOTAL, "api_auth_refusals_total");
+//! ```
 
 use std::time::Duration;
 

@@ -6,6 +6,29 @@ use serde_json::Value;
 /// What a sample sends back, built by this crate and translated by each framework adapter
 /// into its own response type. The body is serialised once, when the reply is built, straight
 /// from borrowed data (no intermediate `Value` tree on the request path).
+///
+/// Every framework built on `http` 1 takes it as an `http::Response`; others copy
+/// [`status`](Self::status), [`headers`](Self::headers), [`content_type`](Self::content_type)
+/// and [`body`](Self::body) into their own response type.
+///
+/// ```
+/// use api_auth::{AuthError, Reply};
+///
+/// let reply = Reply::ok(&serde_json::json!({ "status": "ok" }))
+///     .with_header("cache-control", "no-store");
+/// assert_eq!(reply.status, 200);
+/// assert_eq!(reply.content_type(), "application/json");
+/// assert_eq!(reply.body(), br#"{"status":"ok"}"#);
+///
+/// let response: http::Response<Vec<u8>> = reply.into();
+/// assert_eq!(response.headers()["content-type"], "application/json");
+/// assert_eq!(response.headers()["cache-control"], "no-store");
+///
+/// // In an axum handler, a refusal becomes the handler's response.
+/// let refused: axum::response::Response = AuthError::MissingToken.reply().into();
+/// assert_eq!(refused.status(), 401);
+/// assert_eq!(refused.headers()["www-authenticate"], r#"Bearer realm="api""#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// HTTP status code.

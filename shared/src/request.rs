@@ -2,6 +2,49 @@
 
 /// What [`crate::Auth`] reads from a request. Framework adapters implement it over their
 /// own request types; [`HttpRequestHead`] covers every framework built on the `http` crate.
+///
+/// An adapter for a request type that is not built on `http`:
+///
+/// ```
+/// use api_auth::{ApiKeys, Auth, Issuer, KeySource, RequestHead};
+///
+/// /// A request as some framework hands it over.
+/// struct IncomingRequest {
+///     target: String,
+///     headers: Vec<(String, Vec<u8>)>,
+/// }
+///
+/// impl RequestHead for IncomingRequest {
+///     fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
+///         self.headers
+///             .iter()
+///             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+///             .map(|(_, value)| value.as_slice())
+///     }
+///
+///     fn path(&self) -> &str {
+///         self.target.split_once('?').map_or(&self.target, |(path, _)| path)
+///     }
+///
+///     fn path_and_query(&self) -> &str {
+///         &self.target
+///     }
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+/// let auth = Auth::builder()
+///     .issuer(Issuer::new("https://login.example.com", KeySource::jwks_document(jwks))?)
+///     .api_keys(ApiKeys::parse("reporting:rk_9f2c1e7a")?)
+///     .build()?;
+/// let request = IncomingRequest {
+///     target: "/reports?month=2024-05".to_owned(),
+///     headers: vec![("X-API-Key".to_owned(), b"rk_9f2c1e7a".to_vec())],
+/// };
+/// assert_eq!(auth.api_key_user(&request)?.name, "reporting");
+/// # Ok(())
+/// # }
+/// ```
 pub trait RequestHead {
     /// Every value of the header `name` (given in lower case), in order of appearance.
     fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]>;
@@ -29,6 +72,32 @@ pub trait RequestHead {
 pub struct RepeatedHeader;
 
 /// A [`RequestHead`] over `http` crate types (axum, warp, poem, hyper, …).
+///
+/// ```
+/// use api_auth::{Auth, AuthError, HttpRequestHead, Issuer, KeySource, RequestHead};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+/// let auth = Auth::builder()
+///     .issuer(Issuer::new("https://login.example.com", KeySource::jwks_document(jwks))?)
+///     .build()?;
+///
+/// let request = http::Request::get("/orders?page=2")
+///     .header("authorization", "Bearer eyJhbGciOiJFZERTQSJ9.e30.c2ln")
+///     .body(())?;
+/// let head = HttpRequestHead::new(request.headers(), request.uri());
+/// assert_eq!(head.path(), "/orders");
+/// assert_eq!(head.path_and_query(), "/orders?page=2");
+/// assert_eq!(auth.bearer_token(&head)?, "eyJhbGciOiJFZERTQSJ9.e30.c2ln");
+///
+/// let basic = http::Request::get("/orders")
+///     .header("authorization", "Basic YWxpY2U6c2VjcmV0")
+///     .body(())?;
+/// let head = HttpRequestHead::new(basic.headers(), basic.uri());
+/// assert_eq!(auth.bearer_token(&head), Err(AuthError::MissingToken));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct HttpRequestHead<'a> {
     headers: &'a http::HeaderMap,

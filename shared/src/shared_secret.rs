@@ -10,6 +10,41 @@ use crate::credential_error::CredentialError;
 /// Both sides are hashed before the constant-time comparison, so neither the secret's
 /// length nor its prefix leaks through timing (the source document's
 /// `hmac.compare_digest` leaks the length).
+///
+/// [`Auth::gate`](crate::Auth::gate) requires it in `X-Shared-Secret` on every request but
+/// the [ungated paths](crate::AuthBuilder::ungated_paths):
+///
+/// ```
+/// use api_auth::{Auth, AuthError, HttpRequestHead, Issuer, KeySource, SharedSecret};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+/// let secret = SharedSecret::new("gw-7c41f0a9e2d35b68")?;
+/// assert!(secret.matches(b"gw-7c41f0a9e2d35b68"));
+/// assert!(SharedSecret::new(" gw-7c41f0a9e2d35b68").is_err());
+///
+/// let auth = Auth::builder()
+///     .issuer(Issuer::new("https://login.example.com", KeySource::jwks_document(jwks))?)
+///     .shared_secret(secret)
+///     .ungated_paths(["/healthz"])
+///     .build()?;
+///
+/// let forwarded = http::Request::get("/orders")
+///     .header("x-shared-secret", "gw-7c41f0a9e2d35b68")
+///     .body(())?;
+/// assert_eq!(auth.gate(&HttpRequestHead::new(forwarded.headers(), forwarded.uri())), Ok(()));
+///
+/// let direct = http::Request::get("/orders").body(())?;
+/// assert_eq!(
+///     auth.gate(&HttpRequestHead::new(direct.headers(), direct.uri())),
+///     Err(AuthError::InvalidSharedSecret)
+/// );
+///
+/// let probe = http::Request::get("/healthz").body(())?;
+/// assert_eq!(auth.gate(&HttpRequestHead::new(probe.headers(), probe.uri())), Ok(()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct SharedSecret {
     digest: [u8; 32],
