@@ -432,15 +432,17 @@ fn record_outcome(inner: &Inner, result: &FetchResult) {
         }
     }
     drop(state);
-    export_state(inner, remote, result.is_ok());
     if result.is_err() {
+        export_failure(inner, remote);
         warn_if_stale(inner, remote);
     }
 }
 
-/// Counts a finished fetch and sets the key set gauges.
-fn export_state(inner: &Inner, remote: &Remote, fetched: bool) {
-    crate::metrics::jwks_fetch(&remote.issuer, fetched);
+/// Counts a failed fetch and sets the key set gauges for the set still held. (A successful
+/// fetch is counted in `fetch_and_install`, before its keys become visible, so that anyone
+/// who sees the new keys also sees the count.)
+fn export_failure(inner: &Inner, remote: &Remote) {
+    crate::metrics::jwks_fetch(&remote.issuer, false);
     let current = inner.current.load_full();
     let (usable, stale) = match current.as_deref() {
         Some(loaded) => {
@@ -585,6 +587,8 @@ async fn fetch_and_install(inner: &Inner) -> FetchResult {
         remote.policy.max_ttl.max(remote.policy.min_ttl),
     );
     let new_keys: HashSet<Fingerprint> = keys.fingerprints().collect();
+    crate::metrics::jwks_fetch(&remote.issuer, true);
+    crate::metrics::key_set_state(&remote.issuer, keys.len(), false);
     let previous = inner.current.swap(Some(Arc::new(Loaded {
         keys,
         fetched_at: Instant::now(),
