@@ -23,9 +23,10 @@ Per target, four wrk cells of a fixed duration:
 - ``scraped``: ``protected`` while ``/metrics`` is scraped once a second (metrics are on by
   default), and ``nometrics``: ``protected`` with ``METRICS=0`` (no recorder):
   ``scraped ÷ nometrics`` is the cost of exporting metrics. Both instances run side by side,
-  get a one-second warm-up each, then are loaded in turn, ``nometrics`` first, ``--rounds``
-  times; each cell is the mean of its rounds, so that drift on a shared machine falls on
-  both alike. Samples only; the peers have no ``/metrics``. ``--metrics-only`` runs just
+  get a one-second warm-up each, then are loaded in turn for ``--rounds`` rounds
+  (``nometrics`` first in odd rounds, second in even ones); each cell is the mean of its
+  rounds, so that drift on a shared machine falls on both alike. The server's CPU time per
+  request is measured too: it hardly depends on what else the machine runs. Samples only; the peers have no ``/metrics``. ``--metrics-only`` runs just
   these two cells, and no peer.
 
 A cell with any other status, or any socket error or timeout, is marked failed.
@@ -98,6 +99,7 @@ class Cell:
     requests: int = 0
     statuses: dict = field(default_factory=dict)
     runs: list = field(default_factory=list)  # requests per second of each round, when rounds
+    cpu_us: float = 0.0  # the server's CPU time per request, in µs, when measured
 
 
 @dataclass
@@ -123,6 +125,7 @@ def mean_cell(cells):
     merged.p50_ms = sum(c.p50_ms for c in cells) / count
     merged.p99_ms = sum(c.p99_ms for c in cells) / count
     merged.requests = sum(c.requests for c in cells)
+    merged.cpu_us = sum(c.cpu_us for c in cells) / count
     for c in cells:
         for status, n in c.statuses.items():
             merged.statuses[status] = merged.statuses.get(status, 0) + n
@@ -172,6 +175,14 @@ class Process:
         except (OSError, ValueError, IndexError):
             pass
         return 0
+
+    def cpu_secs(self):
+        """User and system CPU time the process has used, in seconds (0 when it is gone)."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return 0.0
 
     def stop(self):
         if self.popen.poll() is None:
@@ -480,13 +491,19 @@ class Runner:
                 self.wrk(target, f"{cell_name}.warmup", process.base_url, "/protected", 200,
                          token=users[cell_name], duration=1)
             runs = {cell_name: [] for cell_name in instances}
+            order = list(instances)
             for round_number in range(1, self.args.rounds + 1):
-                for cell_name, process in instances.items():
+                # A, B, then B, A: a steady drift of the machine's speed favours neither.
+                for cell_name in order if round_number % 2 else reversed(order):
+                    process = instances[cell_name]
                     print(f"  {name}: {cell_name}, round {round_number} of {self.args.rounds} "
                           f"({self.args.duration} s)", flush=True)
+                    cpu_before = process.cpu_secs()
                     cell = self.wrk(target, f"{cell_name}.{round_number}", process.base_url,
                                     "/protected", 200, token=users[cell_name],
                                     scrape=cell_name == "scraped")
+                    if cell.requests:
+                        cell.cpu_us = (process.cpu_secs() - cpu_before) * 1e6 / cell.requests
                     runs[cell_name].append(cell)
                     if cell.status != "ok":
                         print(f"    failed: {cell.reason}", flush=True)
@@ -614,25 +631,27 @@ def metrics_cost(targets, meta):
     lines = [
         "## Cost of metrics",
         "",
-        f"`/protected` with one repeated token; {meta['rounds']} alternating round(s) of "
-        f"{meta['duration']} s per instance, `METRICS=0` first; requests per second, mean (rounds).",
+        f"`/protected` with one repeated token; {meta['rounds']} round(s) of {meta['duration']} s "
+        "per instance, in the order off, on, on, off, …; requests per second, mean (rounds), and "
+        "the server's CPU time per request.",
         "",
-        "| sample | METRICS=0 | metrics on, /metrics scraped 1/s | ratio |",
-        "|---|---:|---:|---:|",
+        "| sample | METRICS=0 | metrics on, /metrics scraped 1/s | ratio | CPU µs/request, off / on |",
+        "|---|---:|---:|---:|---:|",
     ]
     for t in targets:
         if t.kind != "sample":
             continue
         off, on = t.cells.get("nometrics"), t.cells.get("scraped")
         if off is None or on is None:
-            lines.append(f"| {t.name} | skipped: {t.note or 'not run'} | | |")
+            lines.append(f"| {t.name} | skipped: {t.note or 'not run'} | | | |")
             continue
         def figure(cell):
             runs = ", ".join(f"{r:,}" for r in cell.runs)
             return f"{fmt_rps(cell)} ({runs})" if cell.runs else fmt_rps(cell)
         lines.append(
             f"| {t.name} | {figure(off)} | {figure(on)} | "
-            f"{ratio(ok_rps(t, 'scraped'), ok_rps(t, 'nometrics'))} |"
+            f"{ratio(ok_rps(t, 'scraped'), ok_rps(t, 'nometrics'))} | "
+            f"{off.cpu_us:.1f} / {on.cpu_us:.1f} |"
         )
     return lines
 
