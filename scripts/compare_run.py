@@ -20,10 +20,14 @@ Per target, four wrk cells of a fixed duration:
   token cache would hold them all after one pass, so for this cell each sample is started a
   second time with ``AUTH_TOKEN_CACHE_SIZE=0``: every request is a full verification;
 - ``admin403``: ``GET /admin`` with a token without the admin role, expect 403;
-- ``scraped``: ``protected`` again while ``/metrics`` is scraped once a second (metrics are on
-  by default), and ``nometrics``: ``protected`` against a third instance started with
-  ``METRICS=0`` (no recorder): ``scraped ÷ nometrics`` is the cost of exporting metrics.
-  Samples only; the peers have no ``/metrics``.
+- ``scraped``: ``protected`` while ``/metrics`` is scraped once a second (metrics are on by
+  default), and ``nometrics``: ``protected`` with ``METRICS=0`` (no recorder):
+  ``scraped ÷ nometrics`` is the cost of exporting metrics. Both instances run side by side,
+  get a one-second warm-up each, then are loaded in turn for ``--rounds`` rounds
+  (``nometrics`` first in odd rounds, second in even ones); each cell is the mean of its
+  rounds, so that drift on a shared machine falls on both alike. The server's CPU time per
+  request is measured too: it hardly depends on what else the machine runs. Samples only; the peers have no ``/metrics``. ``--metrics-only`` runs just
+  these two cells, and no peer.
 
 A cell with any other status, or any socket error or timeout, is marked failed.
 """
@@ -94,6 +98,8 @@ class Cell:
     p99_ms: float = 0.0
     requests: int = 0
     statuses: dict = field(default_factory=dict)
+    runs: list = field(default_factory=list)  # requests per second of each round, when rounds
+    cpu_us: float = 0.0  # the server's CPU time per request, in µs, when measured
 
 
 @dataclass
@@ -106,6 +112,24 @@ class Target:
     cells: dict = field(default_factory=dict)
     rss_idle_kib: int = 0
     rss_load_kib: int = 0
+
+
+def mean_cell(cells):
+    """One cell from several runs of it: the mean throughput and latencies, every run's
+    requests and statuses; failed when any run failed."""
+    failed = [c for c in cells if c.status != "ok"]
+    merged = Cell(status="failed" if failed else "ok", reason="; ".join(c.reason for c in failed))
+    merged.runs = [round(c.rps) for c in cells]
+    count = len(cells) or 1
+    merged.rps = sum(c.rps for c in cells) / count
+    merged.p50_ms = sum(c.p50_ms for c in cells) / count
+    merged.p99_ms = sum(c.p99_ms for c in cells) / count
+    merged.requests = sum(c.requests for c in cells)
+    merged.cpu_us = sum(c.cpu_us for c in cells) / count
+    for c in cells:
+        for status, n in c.statuses.items():
+            merged.statuses[status] = merged.statuses.get(status, 0) + n
+    return merged
 
 
 class Process:
@@ -151,6 +175,14 @@ class Process:
         except (OSError, ValueError, IndexError):
             pass
         return 0
+
+    def cpu_secs(self):
+        """User and system CPU time the process has used, in seconds (0 when it is gone)."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return 0.0
 
     def stop(self):
         if self.popen.poll() is None:
@@ -309,10 +341,13 @@ class Runner:
         return env
 
     def wrk(self, target, cell_name, base_url, path, expected, token=None, token_file=None,
-            scrape=False):
+            scrape=False, duration=None):
+        duration = duration or self.args.duration
         if scrape:
             with Scraper(base_url) as scraper:
-                cell = self.wrk(target, cell_name, base_url, path, expected, token, token_file)
+                cell = self.wrk(
+                    target, cell_name, base_url, path, expected, token, token_file, duration=duration
+                )
             if cell.status == "ok" and (scraper.failures or not scraper.scrapes):
                 cell.status = "failed"
                 cell.reason = f"{scraper.failures} of {scraper.scrapes} scrapes failed"
@@ -322,7 +357,7 @@ class Runner:
             self.args.wrk,
             f"-t{self.args.threads}",
             f"-c{self.args.connections}",
-            f"-d{self.args.duration}s",
+            f"-d{duration}s",
             "--timeout",
             "5s",
             "-s",
@@ -338,7 +373,7 @@ class Runner:
         log = self.logs / f"{target.name}.{cell_name}.wrk.txt"
         try:
             run = subprocess.run(
-                argv, env=env, capture_output=True, text=True, timeout=self.args.duration + 60
+                argv, env=env, capture_output=True, text=True, timeout=duration + 60
             )
         except subprocess.TimeoutExpired:
             cell.status, cell.reason = "failed", "wrk did not finish"
@@ -405,19 +440,12 @@ class Runner:
             admin = mint_one(cached.base_url, {"sub": "u1", "roles": ["admin"]})
             probe(cached.base_url, user, admin)
             self.run_cells(
-                target, cached.base_url, {"public", "public_h", "protected", "admin403", "scraped"}, user, None
+                target, cached.base_url, {"public", "public_h", "protected", "admin403"}, user, None
             )
             target.rss_load_kib = cached.rss_kib()
             cached.stop()
 
-            print(f"{name}: starting again with METRICS=0", flush=True)
-            unmetered = Process(f"{name}.nometrics", [binary], self.base_env(METRICS="0"), self.logs)
-            try:
-                wait_healthy(unmetered.base_url, "/healthz")
-                user = mint_one(unmetered.base_url, {"sub": "u1"})
-                self.run_cells(target, unmetered.base_url, {"nometrics"}, user, None)
-            finally:
-                unmetered.stop()
+            self.run_metrics_cells(target, binary)
 
             print(f"{name}: starting again with AUTH_TOKEN_CACHE_SIZE=0", flush=True)
             uncached = Process(
@@ -438,6 +466,61 @@ class Runner:
                 if process is not None:
                     process.stop()
         return None, None, None
+
+    def run_metrics_cells(self, target, binary):
+        """The ``scraped`` and ``nometrics`` cells: a metered and an unmetered instance side by
+        side, loaded in turn (unmetered first) for ``--rounds`` rounds; each cell keeps the
+        mean of its rounds."""
+        name = target.name
+        print(f"{name}: starting with metrics on, and with METRICS=0", flush=True)
+        metered = Process(f"{name}.metered", [binary], self.base_env(), self.logs)
+        try:
+            unmetered = Process(f"{name}.nometrics", [binary], self.base_env(METRICS="0"), self.logs)
+        except TargetError:
+            metered.stop()
+            raise
+        try:
+            instances = {"nometrics": unmetered, "scraped": metered}
+            users = {}
+            for cell_name, process in instances.items():
+                wait_healthy(process.base_url, "/healthz")
+                users[cell_name] = mint_one(process.base_url, {"sub": "u1"})
+                status, _ = request(process.base_url, "GET", "/protected", bearer(users[cell_name]))
+                if status != 200:
+                    raise TargetError(f"probe: GET /protected answered {status}, expected 200")
+                self.wrk(target, f"{cell_name}.warmup", process.base_url, "/protected", 200,
+                         token=users[cell_name], duration=1)
+            runs = {cell_name: [] for cell_name in instances}
+            order = list(instances)
+            for round_number in range(1, self.args.rounds + 1):
+                # A, B, then B, A: a steady drift of the machine's speed favours neither.
+                for cell_name in order if round_number % 2 else reversed(order):
+                    process = instances[cell_name]
+                    print(f"  {name}: {cell_name}, round {round_number} of {self.args.rounds} "
+                          f"({self.args.duration} s)", flush=True)
+                    cpu_before = process.cpu_secs()
+                    cell = self.wrk(target, f"{cell_name}.{round_number}", process.base_url,
+                                    "/protected", 200, token=users[cell_name],
+                                    scrape=cell_name == "scraped")
+                    if cell.requests:
+                        cell.cpu_us = (process.cpu_secs() - cpu_before) * 1e6 / cell.requests
+                    runs[cell_name].append(cell)
+                    if cell.status != "ok":
+                        print(f"    failed: {cell.reason}", flush=True)
+            for cell_name, cells in runs.items():
+                target.cells[cell_name] = mean_cell(cells)
+        finally:
+            metered.stop()
+            unmetered.stop()
+
+    def run_metrics_only(self, name, binary):
+        target = Target(name, "sample")
+        self.targets.append(target)
+        try:
+            self.run_metrics_cells(target, binary)
+        except (TargetError, OSError) as e:
+            target.note = str(e)
+            print(f"  {name}: {e}", flush=True)
 
     def run_peer(self, name, argv, issuer, tokens, token_file, cwd=None):
         target = Target(name, "peer")
@@ -474,6 +557,12 @@ class Runner:
         order = [ISSUER_SAMPLE] + sorted(n for n in set(samples) | set(unavailable) if n != ISSUER_SAMPLE)
         issuer = tokens = token_file = None
         for name in order:
+            if self.args.metrics_only:
+                if name in samples:
+                    self.run_metrics_only(name, samples[name])
+                else:
+                    self.skip(name, "sample", unavailable[name])
+                continue
             if name in samples:
                 started = self.run_sample(name, samples[name])
                 if name == ISSUER_SAMPLE:
@@ -537,9 +626,54 @@ def ratio(a, b):
     return "–" if a is None or b is None else f"{a / b:.2f}"
 
 
+def metrics_cost(targets, meta):
+    """The ``scraped ÷ nometrics`` table, with every round's figure."""
+    lines = [
+        "## Cost of metrics",
+        "",
+        f"`/protected` with one repeated token; {meta['rounds']} round(s) of {meta['duration']} s "
+        "per instance, in the order off, on, on, off, …; requests per second, mean (rounds), and "
+        "the server's CPU time per request.",
+        "",
+        "| sample | METRICS=0 | metrics on, /metrics scraped 1/s | ratio | CPU µs/request, off / on |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for t in targets:
+        if t.kind != "sample":
+            continue
+        off, on = t.cells.get("nometrics"), t.cells.get("scraped")
+        if off is None or on is None:
+            lines.append(f"| {t.name} | skipped: {t.note or 'not run'} | | | |")
+            continue
+        def figure(cell):
+            runs = ", ".join(f"{r:,}" for r in cell.runs)
+            return f"{fmt_rps(cell)} ({runs})" if cell.runs else fmt_rps(cell)
+        lines.append(
+            f"| {t.name} | {figure(off)} | {figure(on)} | "
+            f"{ratio(ok_rps(t, 'scraped'), ok_rps(t, 'nometrics'))} | "
+            f"{off.cpu_us:.1f} / {on.cpu_us:.1f} |"
+        )
+    return lines
+
+
 def markdown(targets, meta):
     tokens = meta["tokens"]
     names = [c[0] for c in CELLS]
+    if meta["metrics_only"]:
+        return "\n".join(
+            [
+                "# The cost of metrics",
+                "",
+                f"- date: {meta['date']}",
+                f"- machine: `nproc` = {meta['nproc']}, {meta['cpu']}, Linux {meta['kernel']}",
+                f"- load: {meta['wrk']}, {meta['threads']} thread(s), {meta['connections']} "
+                "connections, on loopback, sharing the cores with the server; release builds in "
+                "development mode",
+                "",
+                *metrics_cost(targets, meta),
+                "",
+            ]
+        )
     lines = [
         "# Comparing the frameworks",
         "",
@@ -609,6 +743,8 @@ def markdown(targets, meta):
             if n not in METRICS_CELLS
         ),
         "",
+        *metrics_cost(targets, meta),
+        "",
         "The chart is `chart.svg` beside this file; raw figures in `results.json`, wrk output and "
         "server logs in `logs/`.",
         "",
@@ -629,6 +765,8 @@ def svg_chart(targets, meta):
     parts = []
     y = 56
     for name, _, expected, _ in CELLS:
+        if not any(name in t.cells for t in shown):
+            continue
         values = [ok_rps(t, name) or 0 for t in shown]
         top = max(values) if any(values) else 1
         parts.append(
@@ -701,6 +839,10 @@ def main():
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tokens", type=int, default=10_000, help="tokens in rotation")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="alternating runs of the scraped and nometrics cells")
+    parser.add_argument("--metrics-only", action="store_true",
+                        help="only the scraped and nometrics cells, samples only")
     parser.add_argument("--sample", action="append", default=[], metavar="NAME=BINARY")
     parser.add_argument("--unavailable", action="append", default=[], metavar="NAME=REASON")
     parser.add_argument("--fastapi-python", help="python of the FastAPI peer's environment")
@@ -708,8 +850,10 @@ def main():
     parser.add_argument("--jwt-authorizer-peer", help="the jwt-authorizer peer binary")
     parser.add_argument("--jwt-authorizer-unavailable", help="why that peer cannot run")
     args = parser.parse_args()
-    if args.tokens < 1 or args.duration < 1 or args.connections < args.threads:
-        parser.error("need --tokens >= 1, --duration >= 1 and --connections >= --threads")
+    if args.tokens < 1 or args.duration < 1 or args.rounds < 1 or args.connections < args.threads:
+        parser.error(
+            "need --tokens >= 1, --duration >= 1, --rounds >= 1 and --connections >= --threads"
+        )
 
     def stop(signum, _frame):
         Process.stop_all()
@@ -728,6 +872,8 @@ def main():
         "connections": args.connections,
         "duration": args.duration,
         "tokens": args.tokens,
+        "rounds": args.rounds,
+        "metrics_only": args.metrics_only,
     }
     try:
         nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()

@@ -39,6 +39,7 @@ pub(crate) struct Settings {
     pub(crate) shared_secret: Option<SharedSecret>,
     pub(crate) force_https: bool,
     pub(crate) ungated_paths: Vec<String>,
+    pub(crate) token_metrics: metrics::TokenMetrics,
     #[cfg(feature = "dev-issuer")]
     pub(crate) dev: Option<DevIssuer>,
 }
@@ -197,7 +198,7 @@ impl Auth {
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         let started = Instant::now();
         let result = self.verify_timed(token).await;
-        metrics::verify_duration(started.elapsed());
+        self.inner.token_metrics.verify_duration(started.elapsed());
         result
     }
 
@@ -217,14 +218,14 @@ impl Auth {
                 (Some(_), None) => false,
             };
             if key_held {
-                metrics::token_cache(true);
+                inner.token_metrics.token_cache(true);
                 token::check_time(hit.exp, hit.nbf, inner.rules.leeway_secs, unix_now())?;
                 return Ok(hit.claims.clone());
             }
             cache.remove(digest);
         }
         if inner.cache.is_some() {
-            metrics::token_cache(false);
+            inner.token_metrics.token_cache(false);
         }
 
         let parsed = token::parse(token, inner.max_token_bytes)?;

@@ -333,7 +333,9 @@ impl AuthBuilder {
 
     /// Checks the configuration and builds the verifier. Remote key sets start fetching at
     /// once, in the background, so this must run inside a Tokio runtime when any issuer's
-    /// keys are remote.
+    /// keys are remote. A `metrics` recorder must be installed before this call: the
+    /// per-token metrics are bound here to the recorder installed now (see
+    /// [`crate::metrics`]).
     pub fn build(self) -> Result<Auth, BuildError> {
         if self.leeway > MAX_LEEWAY {
             return Err(BuildError::LeewayTooLarge);
@@ -393,6 +395,7 @@ impl AuthBuilder {
             shared_secret: self.shared_secret,
             force_https: self.force_https,
             ungated_paths: self.ungated_paths,
+            token_metrics: crate::metrics::TokenMetrics::resolve(),
             #[cfg(feature = "dev-issuer")]
             dev: self.development,
         }))

@@ -7,6 +7,13 @@
 //! `metrics-exporter-prometheus`) before building [`crate::Auth`], and call [`describe`]
 //! for the `# HELP` lines.
 //!
+//! The metrics recorded on every bearer token (cache hits and misses, verification time)
+//! are resolved once, when [`crate::AuthBuilder::build`] runs, into handles that the
+//! [`crate::Auth`] keeps: recording them is then an atomic update, not a registry lookup
+//! that hashes the key. They are bound to the recorder installed at build time, so an
+//! `Auth` built before the recorder is installed never reports them (and one built after
+//! it lists them at zero from the start).
+//!
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `api_auth_refusals_total` | counter | `error` |
@@ -26,6 +33,8 @@
 //! ```
 
 use std::time::Duration;
+
+use metrics::{Counter, Histogram};
 
 /// Counter of refused requests, by `error` (the contract's error code).
 pub const REFUSALS_TOTAL: &str = "api_auth_refusals_total";
@@ -49,18 +58,39 @@ pub(crate) fn refusal(code: &'static str) {
     metrics::counter!(REFUSALS_TOTAL, "error" => code).increment(1);
 }
 
-/// Counts a verified-token cache lookup.
-pub(crate) fn token_cache(hit: bool) {
-    if hit {
-        metrics::counter!(TOKEN_CACHE_HITS_TOTAL).increment(1);
-    } else {
-        metrics::counter!(TOKEN_CACHE_MISSES_TOTAL).increment(1);
-    }
+/// The per-token metrics' handles, resolved from the recorder installed when they are
+/// made (see the module documentation).
+#[derive(Clone)]
+pub(crate) struct TokenMetrics {
+    cache_hits: Counter,
+    cache_misses: Counter,
+    verify_duration: Histogram,
 }
 
-/// Records how long one verification took.
-pub(crate) fn verify_duration(elapsed: Duration) {
-    metrics::histogram!(VERIFY_DURATION_SECONDS).record(elapsed.as_secs_f64());
+impl TokenMetrics {
+    /// Registers the per-token metrics with the installed recorder and keeps their handles
+    /// (no-op handles without a recorder).
+    pub(crate) fn resolve() -> Self {
+        Self {
+            cache_hits: metrics::counter!(TOKEN_CACHE_HITS_TOTAL),
+            cache_misses: metrics::counter!(TOKEN_CACHE_MISSES_TOTAL),
+            verify_duration: metrics::histogram!(VERIFY_DURATION_SECONDS),
+        }
+    }
+
+    /// Counts a verified-token cache lookup.
+    pub(crate) fn token_cache(&self, hit: bool) {
+        if hit {
+            self.cache_hits.increment(1);
+        } else {
+            self.cache_misses.increment(1);
+        }
+    }
+
+    /// Records how long one verification took.
+    pub(crate) fn verify_duration(&self, elapsed: Duration) {
+        self.verify_duration.record(elapsed.as_secs_f64());
+    }
 }
 
 /// Counts one key set fetch of `issuer` (configuration, never request input).

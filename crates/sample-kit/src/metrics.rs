@@ -1,17 +1,59 @@
 //! The sample contract's metrics: the Prometheus recorder behind `/metrics`, and the one
 //! metric that is about the contract's routes rather than authentication
 //! (`api_auth_requests_total`). Everything else is recorded by `api-auth` itself.
+//!
+//! `api_auth_requests_total` is counted on every response, so its handles are kept: each
+//! (route, status) pair of [`ROUTES`] × [`STATUSES`] resolves its counter from the
+//! Prometheus recorder once, on its first response, and then costs an atomic increment.
+//! Other statuses, or responses counted while this crate's recorder is not installed, go
+//! through the `metrics::counter!` lookup.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::SharedString;
+use metrics::{Counter, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::routes;
 
 /// Counter of answered requests, by `route` ([`route`]) and `status`.
 pub const REQUESTS_TOTAL: &str = "api_auth_requests_total";
+
+/// The `route` labels, `other` (any path that is not a contract route) last.
+const ROUTES: [&str; 11] = [
+    "healthz",
+    "readyz",
+    "metrics",
+    "public",
+    "protected",
+    "admin",
+    "me",
+    "dev_token",
+    "openid_configuration",
+    "jwks",
+    "other",
+];
+
+/// The statuses this crate answers with, whose counters are kept (see the module
+/// documentation).
+const STATUSES: [(u16, &str); 16] = [
+    (200, "200"),
+    (204, "204"),
+    (304, "304"),
+    (308, "308"),
+    (400, "400"),
+    (401, "401"),
+    (403, "403"),
+    (404, "404"),
+    (405, "405"),
+    (408, "408"),
+    (411, "411"),
+    (413, "413"),
+    (415, "415"),
+    (431, "431"),
+    (500, "500"),
+    (503, "503"),
+];
 
 /// The `route` label for a request path: the contract's route name, or `other` for any
 /// other path (the raw path is never a label).
@@ -34,33 +76,55 @@ pub fn route(path: &str) -> &'static str {
 /// Counts one answered request: `route` from [`route`], `status` the response's status.
 /// Framework adapters call this once per response from their outermost middleware.
 pub fn record_request(route: &'static str, status: u16) {
+    record_in(COUNTERS.get(), route, status);
+}
+
+/// [`record_request`] with the kept counters `counters`.
+fn record_in(counters: Option<&RequestCounters>, route: &'static str, status: u16) {
+    match counters.and_then(|counters| counters.slot(route, status)) {
+        Some(slot) => slot
+            .get_or_init(|| request_counter(route, status))
+            .increment(1),
+        None => request_counter(route, status).increment(1),
+    }
+}
+
+/// The counter of `route` and `status`, looked up in the installed recorder.
+fn request_counter(route: &'static str, status: u16) -> Counter {
     metrics::counter!(REQUESTS_TOTAL, "route" => route, "status" => status_label(status))
-        .increment(1);
 }
 
 /// The `status` label; the statuses this crate answers with need no allocation.
 fn status_label(status: u16) -> SharedString {
-    let known = match status {
-        200 => "200",
-        204 => "204",
-        304 => "304",
-        308 => "308",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        405 => "405",
-        408 => "408",
-        411 => "411",
-        413 => "413",
-        415 => "415",
-        431 => "431",
-        500 => "500",
-        503 => "503",
-        other => return SharedString::from(other.to_string()),
-    };
-    SharedString::const_str(known)
+    match STATUSES.iter().find(|(known, _)| *known == status) {
+        Some((_, label)) => SharedString::const_str(label),
+        None => SharedString::from(status.to_string()),
+    }
 }
+
+/// The kept `api_auth_requests_total` counters, one slot per (route, status) pair, each
+/// filled on the pair's first response (so that only pairs seen are exported).
+struct RequestCounters {
+    slots: [[OnceLock<Counter>; STATUSES.len()]; ROUTES.len()],
+}
+
+impl RequestCounters {
+    fn new() -> Self {
+        Self {
+            slots: std::array::from_fn(|_| std::array::from_fn(|_| OnceLock::new())),
+        }
+    }
+
+    /// The slot of `route` and `status`, when both are in the table.
+    fn slot(&self, route: &str, status: u16) -> Option<&OnceLock<Counter>> {
+        let route = ROUTES.iter().position(|known| *known == route)?;
+        let status = STATUSES.iter().position(|(known, _)| *known == status)?;
+        self.slots.get(route)?.get(status)
+    }
+}
+
+/// The counters kept for the recorder [`install_prometheus`] installed (unset before).
+static COUNTERS: OnceLock<RequestCounters> = OnceLock::new();
 
 /// The installed recorder's handle, whose `render()` is the `/metrics` body.
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -112,6 +176,7 @@ pub fn install_prometheus() -> Result<(), InstallError> {
             }
         })?;
     let _ = HANDLE.set(handle);
+    let _ = COUNTERS.set(RequestCounters::new());
     Ok(())
 }
 
@@ -122,6 +187,8 @@ pub fn render() -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+
     use super::*;
 
     #[test]
@@ -137,6 +204,72 @@ mod tests {
         ] {
             assert_eq!(route(path), "other", "{path}");
         }
+    }
+
+    #[test]
+    fn every_route_label_has_kept_counters() {
+        let counters = RequestCounters::new();
+        for path in [
+            routes::HEALTHZ,
+            routes::READYZ,
+            routes::METRICS,
+            routes::PUBLIC,
+            routes::PROTECTED,
+            routes::ADMIN,
+            routes::ME,
+            routes::DEV_TOKEN,
+            routes::OPENID_CONFIGURATION,
+            routes::JWKS,
+            "/elsewhere",
+        ] {
+            assert!(counters.slot(route(path), 200).is_some(), "{path}");
+        }
+        assert!(counters.slot("protected", 418).is_none());
+    }
+
+    /// The requests counted into `recorder`, by (route, status). Taking them resets them.
+    fn take(recorder: &Snapshotter) -> Vec<(String, String, u64)> {
+        let mut counted: Vec<_> = recorder
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter_map(|(key, _, _, value)| match value {
+                DebugValue::Counter(n) if key.key().name() == REQUESTS_TOTAL => {
+                    let label = |name| {
+                        key.key()
+                            .labels()
+                            .find(|l| l.key() == name)
+                            .map(|l| l.value().to_owned())
+                            .unwrap_or_default()
+                    };
+                    Some((label("route"), label("status"), n))
+                }
+                _ => None,
+            })
+            .collect();
+        counted.sort();
+        counted
+    }
+
+    #[test]
+    fn kept_counters_stay_bound_to_the_recorder_that_resolved_them() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let counters = RequestCounters::new();
+        metrics::with_local_recorder(&recorder, || {
+            record_in(Some(&counters), "protected", 200);
+            record_in(Some(&counters), "protected", 418);
+        });
+        // Out of the recorder's scope: the kept counter still reaches it, the lookup does not.
+        record_in(Some(&counters), "protected", 200);
+        record_in(Some(&counters), "protected", 418);
+        assert_eq!(
+            take(&snapshotter),
+            [
+                ("protected".to_owned(), "200".to_owned(), 2),
+                ("protected".to_owned(), "418".to_owned(), 1),
+            ]
+        );
     }
 
     #[test]
