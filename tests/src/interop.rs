@@ -27,7 +27,7 @@ pub const OTHER_AUDIENCE: &str = "https://other.example.test";
 /// The provider's client secret (every client shares it; loopback only).
 const CLIENT_SECRET: &str = "interop-secret";
 /// How long the provider may take to print its issuer line.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+const START_TIMEOUT: Duration = Duration::from_secs(90);
 
 const INSTALL_HINT: &str = "the interoperability tests need Node.js >= 20 with npm, and \
      Python >= 3.9 with venv, on the PATH; scripts/interop-deps installs the rest";
@@ -148,7 +148,7 @@ impl Provider {
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(START_TIMEOUT, lines.next_line())
             .await
-            .expect("the provider must start within 30 s")
+            .expect("the provider must start within 90 s")
             .expect("read provider stdout")
             .expect("the provider exited before printing its issuer");
         let issuer = line
