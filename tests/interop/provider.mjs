@@ -4,9 +4,11 @@
 // Environment:
 //   PORT          port to listen on (0: any free port)
 //   KEYS_FILE     private JWK set to sign with; generated (RSA, EC P-256, Ed25519) if absent
-//   ROTATE=1      put a new RSA key first in KEYS_FILE before starting (key rotation)
 //
 // Prints `issuer http://127.0.0.1:PORT` on stdout once it accepts connections.
+//
+// `POST /__test/rotate` puts a new RSA key first (key rotation) and answers 204 once the
+// provider signs with it: rotation without a restart, so the issuer URL (and its port) stays.
 //
 // Clients (client_credentials, client_secret_basic, secret `interop-secret`):
 //   rs256, es256, eddsa   access tokens signed with that algorithm
@@ -47,16 +49,12 @@ function signingKeys(file) {
       privateJwk('ed25519', {}, 'EdDSA'),
     ];
   }
-  if (process.env.ROTATE === '1') keys = [newRsa(), ...keys];
   if (file) writeFileSync(file, JSON.stringify({ keys }));
   return keys;
 }
 
-const keys = signingKeys(process.env.KEYS_FILE);
-const server = createServer();
-server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  const issuer = `http://127.0.0.1:${server.address().port}`;
-  const provider = new Provider(issuer, {
+function provider(issuer, keys) {
+  return new Provider(issuer, {
     jwks: { keys },
     clients: Object.keys(CLIENTS).map((clientId) => ({
       client_id: clientId,
@@ -86,6 +84,21 @@ server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
       },
     },
   });
-  server.on('request', provider.callback());
+}
+
+let keys = signingKeys(process.env.KEYS_FILE);
+const server = createServer();
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+  const issuer = `http://127.0.0.1:${server.address().port}`;
+  let handle = provider(issuer, keys).callback();
+  server.on('request', (req, res) => {
+    if (req.method === 'POST' && req.url === '/__test/rotate') {
+      keys = [newRsa(), ...keys];
+      handle = provider(issuer, keys).callback();
+      res.writeHead(204).end();
+      return;
+    }
+    handle(req, res);
+  });
   process.stdout.write(`issuer ${issuer}\n`);
 });
