@@ -420,3 +420,58 @@ fn log_refusal<T>(path: &str, result: Result<T, AuthError>) -> Result<T, AuthErr
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::{Issuer, KeySource};
+
+    const ISSUER: &str = "https://issuer.example";
+    const SECRET: [u8; 32] = [7; 32];
+
+    /// A verifier for [`ISSUER`] whose tokens are HS256 with [`SECRET`].
+    fn auth() -> Auth {
+        let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+        Auth::builder()
+            .issuer(Issuer::new(ISSUER, KeySource::jwks_document(jwks)).unwrap())
+            .hs256_secret(SECRET)
+            .build()
+            .unwrap()
+    }
+
+    fn token(iss: Option<Value>) -> String {
+        let mut claims = json!({ "sub": "a", "exp": unix_now() + 300 });
+        if let Some(iss) = iss {
+            claims["iss"] = iss;
+        }
+        let key = EncodingKey::from_secret(&SECRET);
+        jsonwebtoken::encode(&Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap()
+    }
+
+    #[tokio::test]
+    async fn iss_must_be_exactly_a_listed_issuer() {
+        let auth = auth();
+        assert!(auth.verify(&token(Some(json!(ISSUER)))).await.is_ok());
+        for (iss, error) in [
+            (
+                Some(json!("https://issuer.example/")),
+                TokenError::WrongIssuer,
+            ),
+            (
+                Some(json!("HTTPS://issuer.example")),
+                TokenError::WrongIssuer,
+            ),
+            (Some(json!(7)), TokenError::InvalidClaim("iss")),
+            (None, TokenError::MissingClaim("iss")),
+        ] {
+            assert_eq!(
+                auth.verify(&token(iss.clone())).await,
+                Err(AuthError::InvalidToken(error)),
+                "{iss:?}"
+            );
+        }
+    }
+}

@@ -383,7 +383,6 @@ impl AuthBuilder {
         Ok(Auth::from_settings(Settings {
             algorithms,
             rules: ClaimRules {
-                issuer: None,
                 audience: self.audience,
                 leeway_secs,
             },

@@ -100,7 +100,6 @@ fn decode_object(part: &str, what: &'static str) -> Result<Map<String, Value>, T
 /// The claim rules of one deployment.
 #[derive(Debug, Clone)]
 pub(crate) struct ClaimRules {
-    pub(crate) issuer: Option<String>,
     pub(crate) audience: Option<String>,
     pub(crate) leeway_secs: i64,
 }
@@ -120,7 +119,8 @@ fn numeric_date(
     }
 }
 
-/// Checks `exp` (required), `nbf`, `iss` and `aud` at time `now` (Unix seconds).
+/// Checks `exp` (required), `nbf` and `aud` at time `now` (Unix seconds). `iss` is checked
+/// before the signature, when it picks the issuer (`Auth::issuer_of`).
 pub(crate) fn validate_claims(
     claims: &Map<String, Value>,
     rules: &ClaimRules,
@@ -128,13 +128,6 @@ pub(crate) fn validate_claims(
 ) -> Result<(), TokenError> {
     let exp = numeric_date(claims, "exp")?.ok_or(TokenError::MissingClaim("exp"))?;
     check_time(exp, numeric_date(claims, "nbf")?, rules.leeway_secs, now)?;
-    if let Some(issuer) = &rules.issuer {
-        match claims.get("iss") {
-            None => return Err(TokenError::MissingClaim("iss")),
-            Some(Value::String(iss)) if iss == issuer => {}
-            Some(_) => return Err(TokenError::WrongIssuer),
-        }
-    }
     if let Some(audience) = &rules.audience {
         let matches = match claims.get("aud") {
             None => return Err(TokenError::MissingClaim("aud")),
@@ -258,7 +251,6 @@ mod tests {
 
     fn rules() -> ClaimRules {
         ClaimRules {
-            issuer: Some("https://issuer.example".into()),
             audience: Some("api".into()),
             leeway_secs: 30,
         }
@@ -301,14 +293,6 @@ mod tests {
         );
         assert_eq!(with("nbf", json!(1_000_031)), Err(TokenError::NotYetValid));
         assert_eq!(with("nbf", json!(1_000_030)), Ok(()));
-        assert_eq!(
-            with("iss", json!("https://issuer.example/")),
-            Err(TokenError::WrongIssuer)
-        );
-        assert_eq!(
-            with("iss", json!("HTTPS://issuer.example")),
-            Err(TokenError::WrongIssuer)
-        );
         assert_eq!(
             with("aud", json!(["x", "y"])),
             Err(TokenError::WrongAudience)
