@@ -3,7 +3,7 @@
 //! (`api_auth_requests_total`). Everything else is recorded by `api-auth` itself.
 //!
 //! `api_auth_requests_total` is counted on every response, so its handles are kept: each
-//! (route, status) pair of [`ROUTES`] × [`STATUSES`] resolves its counter from the
+//! (route, status) pair of [`CONTRACT_ROUTES`] (and `other`) × [`STATUSES`] resolves its counter from the
 //! Prometheus recorder once, on its first response, and then costs an atomic increment.
 //! Other statuses, or responses counted while this crate's recorder is not installed, go
 //! through the `metrics::counter!` lookup.
@@ -19,20 +19,23 @@ use crate::routes;
 /// Counter of answered requests, by `route` ([`route`]) and `status`.
 pub const REQUESTS_TOTAL: &str = "api_auth_requests_total";
 
-/// The `route` labels, `other` (any path that is not a contract route) last.
-const ROUTES: [&str; 11] = [
-    "healthz",
-    "readyz",
-    "metrics",
-    "public",
-    "protected",
-    "admin",
-    "me",
-    "dev_token",
-    "openid_configuration",
-    "jwks",
-    "other",
+/// The contract's routes and their `route` labels; any other path is [`OTHER`].
+const CONTRACT_ROUTES: [(&str, &str); 10] = [
+    (routes::HEALTHZ, "healthz"),
+    (routes::READYZ, "readyz"),
+    (routes::METRICS, "metrics"),
+    (routes::PUBLIC, "public"),
+    (routes::PROTECTED, "protected"),
+    (routes::ADMIN, "admin"),
+    (routes::ME, "me"),
+    (routes::DEV_TOKEN, "dev_token"),
+    (routes::OPENID_CONFIGURATION, "openid_configuration"),
+    (routes::JWKS, "jwks"),
 ];
+
+/// The `route` label of every path that is not a contract route (the raw path is never a
+/// label).
+const OTHER: &str = "other";
 
 /// The statuses this crate answers with, whose counters are kept (see the module
 /// documentation).
@@ -58,19 +61,10 @@ const STATUSES: [(u16, &str); 16] = [
 /// The `route` label for a request path: the contract's route name, or `other` for any
 /// other path (the raw path is never a label).
 pub fn route(path: &str) -> &'static str {
-    match path {
-        routes::HEALTHZ => "healthz",
-        routes::READYZ => "readyz",
-        routes::METRICS => "metrics",
-        routes::PUBLIC => "public",
-        routes::PROTECTED => "protected",
-        routes::ADMIN => "admin",
-        routes::ME => "me",
-        routes::DEV_TOKEN => "dev_token",
-        routes::OPENID_CONFIGURATION => "openid_configuration",
-        routes::JWKS => "jwks",
-        _ => "other",
-    }
+    CONTRACT_ROUTES
+        .iter()
+        .find(|(known, _)| *known == path)
+        .map_or(OTHER, |(_, label)| label)
 }
 
 /// Counts one answered request: `route` from [`route`], `status` the response's status.
@@ -105,7 +99,7 @@ fn status_label(status: u16) -> SharedString {
 /// The kept `api_auth_requests_total` counters, one slot per (route, status) pair, each
 /// filled on the pair's first response (so that only pairs seen are exported).
 struct RequestCounters {
-    slots: [[OnceLock<Counter>; STATUSES.len()]; ROUTES.len()],
+    slots: [[OnceLock<Counter>; STATUSES.len()]; CONTRACT_ROUTES.len() + 1],
 }
 
 impl RequestCounters {
@@ -117,7 +111,15 @@ impl RequestCounters {
 
     /// The slot of `route` and `status`, when both are in the table.
     fn slot(&self, route: &str, status: u16) -> Option<&OnceLock<Counter>> {
-        let route = ROUTES.iter().position(|known| *known == route)?;
+        // Contract routes in their table's order, then `other`.
+        let route = match CONTRACT_ROUTES
+            .iter()
+            .position(|(_, label)| *label == route)
+        {
+            Some(index) => index,
+            None if route == OTHER => CONTRACT_ROUTES.len(),
+            None => return None,
+        };
         let status = STATUSES.iter().position(|(known, _)| *known == status)?;
         self.slots.get(route)?.get(status)
     }
