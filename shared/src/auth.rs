@@ -1,6 +1,7 @@
 //! [`Auth`]: every check a sample performs, behind one cheap-to-clone handle.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use jsonwebtoken::DecodingKey;
@@ -42,6 +43,8 @@ pub(crate) struct Settings {
     pub(crate) token_metrics: metrics::TokenMetrics,
     #[cfg(feature = "dev-issuer")]
     pub(crate) dev: Option<DevIssuer>,
+    /// Set once [`Auth::is_ready`] first holds; it then holds for good.
+    pub(crate) became_ready: AtomicBool,
 }
 
 /// The authentication layer of one service: token verification against one or more
@@ -384,13 +387,29 @@ impl Auth {
             .collect()
     }
 
-    /// Whether every issuer holds a usable key set (fresh, or stale within the allowance),
-    /// for a readiness probe. Local key sets and the development issuer are always ready.
+    /// Whether the service is ready for traffic, for a readiness probe: `false` until the
+    /// start-up fetch of every issuer's key set has ended (with keys or without) and some
+    /// token can verify (an issuer holds a usable key set, or an HS256 secret is configured);
+    /// `true` from then on, for the life of this value, whatever the identity providers do.
+    ///
+    /// Readiness gates start-up and never the fleet: a provider's outage reaches every
+    /// replica at once, so a probe that followed it would take all of them out of the load
+    /// balancer together, routes that need no token included. Once ready, token routes answer
+    /// `503` themselves while keys cannot be had, and [`Auth::key_sets`] tells each issuer's
+    /// state. Local key sets and the development issuer are ready at once.
     pub fn is_ready(&self) -> bool {
-        self.inner
-            .issuers
-            .iter()
-            .all(|issuer| issuer.keys.is_ready())
+        if self.inner.became_ready.load(Ordering::Acquire) {
+            return true;
+        }
+        let issuers = &self.inner.issuers;
+        let settled = issuers.iter().all(|issuer| issuer.keys.has_settled());
+        let can_verify =
+            self.inner.hs256.is_some() || issuers.iter().any(|issuer| issuer.keys.is_usable());
+        let ready = settled && can_verify;
+        if ready {
+            self.inner.became_ready.store(true, Ordering::Release);
+        }
+        ready
     }
 
     /// The first key set's state (the only one with a single issuer).

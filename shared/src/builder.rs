@@ -14,7 +14,8 @@ use crate::dev_issuer::DevIssuer;
 use crate::issuer::{Issuer, KeySource};
 use crate::jwk::{JwksError, KeySet, parse_jwks};
 use crate::key_store::{KeyStore, Location, RemovedKeysHook};
-use crate::policy::KeySetPolicy;
+use crate::policy::{KeySetPolicy, PolicyOutOfRange};
+use crate::redacted_url::Redacted;
 use crate::shared_secret::SharedSecret;
 use crate::token::ClaimRules;
 use crate::token_cache::TokenCache;
@@ -60,7 +61,7 @@ pub enum BuildError {
     /// A URL that is not an `http` or `https` URL with a host.
     #[error("{url:?} is {reason}")]
     InvalidUrl {
-        /// The value given.
+        /// The value given, without any credentials it carried.
         url: String,
         /// What is wrong with it.
         reason: &'static str,
@@ -68,7 +69,7 @@ pub enum BuildError {
     /// An issuer value that cannot be matched against tokens.
     #[error("issuer {issuer:?} is {reason}")]
     InvalidIssuer {
-        /// The value given.
+        /// The value given, without any credentials it carried.
         issuer: String,
         /// What is wrong with it.
         reason: &'static str,
@@ -121,6 +122,9 @@ pub enum BuildError {
     /// The HTTP client for remote key sets could not be built.
     #[error("HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
+    /// A [`KeySetPolicy`] timing outside its range.
+    #[error(transparent)]
+    KeySetPolicy(#[from] PolicyOutOfRange),
     /// Remote key sets need a Tokio runtime to fetch in the background, and none is running.
     #[error("remote key sets must be built inside a Tokio runtime")]
     NoRuntime,
@@ -208,6 +212,7 @@ impl std::fmt::Debug for AuthBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthBuilder")
             .field("issuers", &self.issuers)
+            .field("keys_without_issuer", &self.keys_without_issuer)
             .field("audience", &self.audience)
             .field("algorithms", &self.algorithms)
             .field("leeway", &self.leeway)
@@ -340,6 +345,7 @@ impl AuthBuilder {
         if self.leeway > MAX_LEEWAY {
             return Err(BuildError::LeewayTooLarge);
         }
+        self.key_set_policy.validate()?;
         let leeway_secs = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
         let hs256 = match &self.hs256_secret {
             Some(secret) if secret.len() < MIN_HS256_SECRET_BYTES => {
@@ -397,6 +403,7 @@ impl AuthBuilder {
             token_metrics: crate::metrics::TokenMetrics::resolve(),
             #[cfg(feature = "dev-issuer")]
             dev: self.development,
+            became_ready: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -504,9 +511,10 @@ fn key_store(
     let hook = cache
         .cloned()
         .map(|cache| Box::new(move |removed: &_| cache.drop_keys(removed)) as RemovedKeysHook);
-    // The metrics label is configuration: the issuer, else the key set URL.
+    // The metrics label is configuration: the issuer, else the key set URL (without the
+    // credentials it may carry).
     let label = iss.clone().unwrap_or_else(|| match &location {
-        Location::Jwks(url) | Location::Discovery(url) => url.to_string(),
+        Location::Jwks(url) | Location::Discovery(url) => Redacted(url).to_string(),
     });
     KeyStore::remote(location, policy.clone(), client, hook, label).map_err(BuildError::HttpClient)
 }
@@ -566,6 +574,92 @@ mod tests {
                 .build(),
             Err(BuildError::MixedIssuers)
         ));
+    }
+
+    #[test]
+    fn key_set_timings_outside_their_ranges_are_refused() {
+        let defaults = KeySetPolicy::default();
+        for (policy, setting) in [
+            (
+                KeySetPolicy {
+                    refetch_cooldown: Duration::ZERO,
+                    ..defaults.clone()
+                },
+                "refetch_cooldown",
+            ),
+            (
+                KeySetPolicy {
+                    refetch_cooldown: Duration::from_secs(3601),
+                    ..defaults.clone()
+                },
+                "refetch_cooldown",
+            ),
+            (
+                KeySetPolicy {
+                    min_ttl: Duration::from_secs(9),
+                    ..defaults.clone()
+                },
+                "min_ttl",
+            ),
+            (
+                KeySetPolicy {
+                    min_ttl: Duration::from_secs(86_401),
+                    ..defaults.clone()
+                },
+                "min_ttl",
+            ),
+            (
+                KeySetPolicy {
+                    max_stale: Duration::from_secs(604_801),
+                    ..defaults.clone()
+                },
+                "max_stale",
+            ),
+        ] {
+            let refused = Auth::builder()
+                .hs256_secret([7u8; 32])
+                .key_set_policy(policy)
+                .build()
+                .unwrap_err();
+            assert!(
+                matches!(&refused, BuildError::KeySetPolicy(out) if out.setting == setting),
+                "{refused}"
+            );
+        }
+        for edge in [
+            KeySetPolicy {
+                refetch_cooldown: Duration::from_secs(1),
+                ..defaults.clone()
+            },
+            KeySetPolicy {
+                min_ttl: Duration::from_secs(10),
+                ..defaults.clone()
+            },
+            KeySetPolicy {
+                max_stale: Duration::ZERO,
+                ..defaults.clone()
+            },
+            KeySetPolicy {
+                max_stale: Duration::from_secs(604_800),
+                ..defaults.clone()
+            },
+        ] {
+            assert!(
+                Auth::builder()
+                    .hs256_secret([7u8; 32])
+                    .key_set_policy(edge)
+                    .build()
+                    .is_ok()
+            );
+        }
+    }
+
+    #[test]
+    fn a_key_set_url_with_credentials_never_shows_them() {
+        let source = KeySource::jwks_url("https://svc:hunter2@idp.example/keys").unwrap();
+        let builder = Auth::builder().keys_without_issuer(source);
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use url::Url;
 
 use crate::algorithm::Algorithm;
+use crate::redacted_url::{Redacted, redact_text};
 
 /// Where an issuer's verification keys come from.
 ///
@@ -23,7 +24,7 @@ use crate::algorithm::Algorithm;
 /// # let _ = (remote, document, file, pem);
 /// # Ok::<(), api_auth::BuildError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeySource {
     /// OpenID Connect discovery from the issuer: the `jwks_uri` of
@@ -39,6 +40,19 @@ pub enum KeySource {
     Pem(Vec<PemKey>),
 }
 
+/// Shows a key set URL without the credentials it may carry.
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Discovery => f.write_str("Discovery"),
+            Self::JwksUrl(url) => f.debug_tuple("JwksUrl").field(&Redacted(url)).finish(),
+            Self::JwksDocument(text) => f.debug_tuple("JwksDocument").field(text).finish(),
+            Self::JwksFile(path) => f.debug_tuple("JwksFile").field(path).finish(),
+            Self::Pem(keys) => f.debug_tuple("Pem").field(keys).finish(),
+        }
+    }
+}
+
 /// One PEM-encoded public key and the algorithm it verifies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PemKey {
@@ -51,7 +65,9 @@ pub struct PemKey {
 }
 
 impl KeySource {
-    /// A key set fetched from `url` (an `http` or `https` URL).
+    /// A key set fetched from `url` (an `http` or `https` URL). Credentials in it
+    /// (`https://user:password@host/...`) are sent as HTTP Basic authentication and never
+    /// shown: logs, metric labels, errors and `Debug` output leave them out.
     pub fn jwks_url(url: &str) -> Result<Self, crate::BuildError> {
         Ok(Self::JwksUrl(http_url(url)?))
     }
@@ -110,9 +126,10 @@ pub struct Issuer {
 
 impl Issuer {
     /// An issuer whose keys are found by OpenID Connect discovery; `iss` must be an `http`
-    /// or `https` URL.
+    /// or `https` URL without credentials.
     pub fn discover(iss: &str) -> Result<Self, crate::BuildError> {
         let url = http_url(iss)?;
+        refuse_credentials(iss)?;
         Ok(Self {
             iss: iss.to_owned(),
             url: Some(url),
@@ -128,10 +145,11 @@ impl Issuer {
         }
         if iss.is_empty() || iss.trim() != iss {
             return Err(crate::BuildError::InvalidIssuer {
-                issuer: iss.to_owned(),
+                issuer: redact_text(iss),
                 reason: "empty, or with surrounding whitespace",
             });
         }
+        refuse_credentials(iss)?;
         Ok(Self {
             iss: iss.to_owned(),
             url: None,
@@ -155,10 +173,24 @@ impl Issuer {
     }
 }
 
+/// Refuses an issuer that is a URL with credentials: an issuer identifier never has any
+/// (RFC 8414 §2, OpenID Connect Discovery 1.0 §4.3: the `iss` of tokens is compared with it
+/// byte for byte), so they can only be a secret pasted in the wrong place. The error shows
+/// the issuer without them.
+fn refuse_credentials(iss: &str) -> Result<(), crate::BuildError> {
+    match Url::parse(iss) {
+        Ok(url) if Redacted::has_credentials(&url) => Err(crate::BuildError::InvalidIssuer {
+            issuer: Redacted(&url).to_string(),
+            reason: "a URL with credentials (user:password@), which an issuer never has",
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Parses an `http` or `https` URL with a host.
 fn http_url(value: &str) -> Result<Url, crate::BuildError> {
     let invalid = |reason| crate::BuildError::InvalidUrl {
-        url: value.to_owned(),
+        url: redact_text(value),
         reason,
     };
     let url = Url::parse(value).map_err(|_| invalid("not a URL"))?;
@@ -178,6 +210,39 @@ mod tests {
         assert!(Issuer::discover("idp.example").is_err());
         assert!(Issuer::discover("ftp://idp.example").is_err());
         assert!(Issuer::new("urn:gateway", KeySource::Discovery).is_err());
+    }
+
+    #[test]
+    fn an_issuer_with_credentials_is_refused_without_repeating_them() {
+        for refused in [
+            Issuer::discover("https://user:hunter2@idp.example/t").unwrap_err(),
+            Issuer::new(
+                "https://user:hunter2@idp.example/t",
+                KeySource::jwks_document("{}"),
+            )
+            .unwrap_err(),
+            Issuer::discover("https://hunter2@idp.example").unwrap_err(),
+        ] {
+            let shown = refused.to_string();
+            assert!(shown.contains("credentials"), "{shown}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn key_set_url_credentials_are_kept_for_use_but_never_shown() {
+        let source = KeySource::jwks_url("https://user:hunter2@idp.example/keys").unwrap();
+        let KeySource::JwksUrl(url) = &source else {
+            panic!("a URL source");
+        };
+        assert_eq!(url.password(), Some("hunter2"), "used for the request");
+        let shown = format!("{source:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("user"),
+            "{shown}"
+        );
+        let refused = KeySource::jwks_url("ftp://user:hunter2@idp.example/keys").unwrap_err();
+        assert!(!refused.to_string().contains("hunter2"), "{refused}");
     }
 
     #[test]

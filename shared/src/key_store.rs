@@ -22,6 +22,7 @@ use crate::algorithm::Algorithm;
 use crate::error::{AuthError, TokenError};
 use crate::jwk::{Fingerprint, KeySet, Selection, VerifyingKey, parse_jwks};
 use crate::policy::{KeySetPolicy, MAX_REFRESH_JITTER_PERCENT};
+use crate::redacted_url::Redacted;
 
 /// Where a remote key set is found.
 #[derive(Debug, Clone)]
@@ -45,11 +46,18 @@ struct FetchState {
     last_attempt: Option<Instant>,
     last_error: Option<String>,
     failures: u32,
+    /// Whether a fetch has ended, either way: the start-up fetch has settled.
+    settled_once: bool,
     discovered: Option<Url>,
     /// Makes the next fetch panic, to prove a panicking fetch cannot wedge the store.
     #[cfg(test)]
     panic_next: bool,
 }
+
+/// The shortest time between the starts of two fetches of one key set, whatever the policy,
+/// the provider's `max-age` or the requests say: a floor under every schedule, so that no
+/// combination of them can turn refreshing into a busy loop.
+const MIN_FETCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Redirects followed per request at most.
 const MAX_REDIRECTS: usize = 3;
@@ -291,8 +299,16 @@ impl KeyStore {
     }
 
     /// Whether a usable set is held: fresh, or stale within the allowance.
-    pub(crate) fn is_ready(&self) -> bool {
+    pub(crate) fn is_usable(&self) -> bool {
         self.usable().is_some()
+    }
+
+    /// Whether the start-up fetch has ended, with keys or without (always, for local keys).
+    pub(crate) fn has_settled(&self) -> bool {
+        self.inner
+            .remote
+            .as_ref()
+            .is_none_or(|remote| lock(&remote.state).settled_once)
     }
 
     /// The current set while it may still be used: fresh, or stale within the allowance.
@@ -361,6 +377,15 @@ impl KeyStore {
         if let Some(running) = &state.in_flight {
             return running.clone();
         }
+        if state
+            .last_attempt
+            .is_some_and(|at| at.elapsed() < MIN_FETCH_INTERVAL)
+        {
+            // Callers respect the floor already (the cooldown is at least as long, the
+            // schedule waits for it); this keeps it a fact should one of them not.
+            let limited: FetchResult = Err("key set fetched less than a second ago".to_owned());
+            return futures_util::future::ready(limited).boxed().shared();
+        }
         state.last_attempt = Some(Instant::now());
         let inner = Arc::clone(&self.inner);
         let task = remote.runtime.spawn(async move {
@@ -421,6 +446,7 @@ fn record_outcome(inner: &Inner, result: &FetchResult) {
     let Some(remote) = &inner.remote else { return };
     let mut state = lock(&remote.state);
     state.in_flight = None;
+    state.settled_once = true;
     match result {
         Ok(()) => {
             state.failures = 0;
@@ -519,6 +545,19 @@ fn next_refresh_in(inner: &Inner, remote: &Remote, draw: f64) -> Duration {
     }
     let jitter = remote.policy.refresh_jitter_percent;
     let since_attempt = state.last_attempt.map_or(Duration::MAX, |at| at.elapsed());
+    let floor = MIN_FETCH_INTERVAL.saturating_sub(since_attempt);
+    scheduled_refresh_in(inner, remote, &state, since_attempt, jitter, draw).max(floor)
+}
+
+/// [`next_refresh_in`] before the [`MIN_FETCH_INTERVAL`] floor.
+fn scheduled_refresh_in(
+    inner: &Inner,
+    remote: &Remote,
+    state: &FetchState,
+    since_attempt: Duration,
+    jitter: u8,
+    draw: f64,
+) -> Duration {
     if state.failures > 0 {
         // Exponential backoff from 1 s, never longer than the shortest allowed lifetime
         // (plus jitter).
@@ -559,15 +598,17 @@ async fn fetch_and_install(inner: &Inner) -> FetchResult {
         panic!("injected key set fetch failure");
     }
     let (url, discovered) = jwks_url(remote).await?;
+    // Shown without the credentials it may carry; `url` itself is what is requested.
+    let shown = Redacted(&url);
     let fetched = fetch(remote, url.as_str())
         .await
         .map_err(|e| {
-            tracing::warn!(%url, error = %e, "key set fetch failed");
+            tracing::warn!(url = %shown, error = %e, "key set fetch failed");
             e
         })
         .and_then(|(body, max_age)| {
             let keys = parse_jwks(&body, remote.policy.max_keys).map_err(|e| {
-                tracing::warn!(%url, error = %e, "fetched key set refused; keeping the previous one");
+                tracing::warn!(url = %shown, error = %e, "fetched key set refused; keeping the previous one");
                 e.to_string()
             })?;
             Ok((keys, max_age))
@@ -596,15 +637,17 @@ async fn fetch_and_install(inner: &Inner) -> FetchResult {
     })));
     let count = new_keys.len();
     match previous {
-        None => tracing::info!(%url, keys = count, ttl_secs = ttl.as_secs(), "key set loaded"),
+        None => {
+            tracing::info!(url = %shown, keys = count, ttl_secs = ttl.as_secs(), "key set loaded")
+        }
         Some(old) => {
             let old_keys: HashSet<Fingerprint> = old.keys.fingerprints().collect();
             let removed: HashSet<Fingerprint> = old_keys.difference(&new_keys).copied().collect();
             let added = new_keys.difference(&old_keys).count();
             if added > 0 || !removed.is_empty() {
-                tracing::info!(%url, added, removed = removed.len(), keys = count, "key set rotated");
+                tracing::info!(url = %shown, added, removed = removed.len(), keys = count, "key set rotated");
             } else {
-                tracing::debug!(%url, keys = count, ttl_secs = ttl.as_secs(), "key set refreshed");
+                tracing::debug!(url = %shown, keys = count, ttl_secs = ttl.as_secs(), "key set refreshed");
             }
             if let Some(hook) = remote.on_removed.as_ref().filter(|_| !removed.is_empty()) {
                 hook(&removed);
@@ -626,6 +669,7 @@ async fn jwks_url(remote: &Remote) -> Result<(Url, bool), String> {
         return Ok((url, true));
     }
     let base = issuer.as_str().trim_end_matches('/');
+    // The issuer never carries credentials (refused when it is configured).
     let discovery = format!("{base}/.well-known/openid-configuration");
     let document = match fetch(remote, &discovery).await {
         Ok((body, _)) => serde_json::from_slice::<serde_json::Value>(&body).ok(),
@@ -643,7 +687,7 @@ async fn jwks_url(remote: &Remote) -> Result<(Url, bool), String> {
     };
     match found {
         Some(url) => {
-            tracing::info!(%url, "key set location discovered");
+            tracing::info!(url = %Redacted(&url), "key set location discovered");
             lock(&remote.state).discovered = Some(url.clone());
             Ok((url, true))
         }
@@ -1015,12 +1059,51 @@ mod tests {
             store.status(None).last_error.as_deref(),
             Some("key set fetch panicked")
         );
+        lock(&remote.state).last_attempt = Instant::now().checked_sub(MIN_FETCH_INTERVAL);
         let second = store.refresh().await;
         assert_eq!(second, Err("connection failed".to_owned()));
         assert_eq!(
             store.status(None).last_error.as_deref(),
             Some("connection failed")
         );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn fetches_never_start_less_than_a_second_apart() {
+        let location = Location::Jwks(Url::parse("http://127.0.0.1:1/keys").unwrap());
+        let store =
+            KeyStore::remote(location, KeySetPolicy::default(), None, None, String::new()).unwrap();
+        let remote = store.inner.remote.as_ref().unwrap();
+        assert_eq!(store.refresh().await, Err("connection failed".to_owned()));
+        let started = lock(&remote.state).last_attempt;
+        assert!(store.has_settled(), "the start-up fetch has ended");
+        let again = store.refresh().await;
+        assert_eq!(
+            again,
+            Err("key set fetched less than a second ago".to_owned())
+        );
+        let state = lock(&remote.state);
+        assert_eq!(state.last_attempt, started, "no fetch was started");
+        assert_eq!(state.failures, 1, "the refused start is not a failed fetch");
+    }
+
+    #[tokio::test]
+    async fn the_schedule_never_comes_sooner_than_a_second_after_a_fetch() {
+        // A provider's `max-age=0` under a policy without a lower clamp, and a failure
+        // backoff with no jitter: neither may schedule the next fetch within the floor.
+        let busy = KeySetPolicy {
+            min_ttl: Duration::ZERO,
+            refresh_jitter_percent: 0,
+            ..KeySetPolicy::default()
+        };
+        for failures in [0, 1] {
+            let (inner, started) = store_with(busy.clone(), Duration::ZERO, failures);
+            let delay = next_refresh_in(&inner, inner.remote.as_ref().unwrap(), 0.0);
+            assert!(
+                delay + started.elapsed() >= MIN_FETCH_INTERVAL,
+                "{failures} failures: next fetch in {delay:?}"
+            );
+        }
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -96,6 +96,7 @@ mod layer;
 pub mod metrics;
 mod pem;
 mod policy;
+mod redacted_url;
 mod reply;
 mod request;
 mod shared_secret;
@@ -117,7 +118,10 @@ pub use jwk::{JwksError, KeySet, parse_jwks};
 pub use key_store::KeySetStatus;
 #[cfg(feature = "tower")]
 pub use layer::{AuthBody, AuthLayer, AuthService};
-pub use policy::{KeySetPolicy, MAX_REFRESH_JITTER_PERCENT};
+pub use policy::{
+    KeySetPolicy, MAX_REFRESH_JITTER_PERCENT, MAX_STALE_RANGE, MIN_TTL_RANGE, PolicyOutOfRange,
+    REFETCH_COOLDOWN_RANGE,
+};
 pub use reply::Reply;
 pub use request::{HttpRequestHead, RepeatedHeader, RequestHead};
 pub use shared_secret::SharedSecret;

@@ -19,6 +19,8 @@ mod key_store_hardening;
 pub use key_store_hardening::*;
 mod operations;
 pub use operations::*;
+mod readiness_and_secrets;
+pub use readiness_and_secrets::*;
 
 /// A provider publishing the standard keys, and a sample trusting it through discovery.
 pub struct Remote {

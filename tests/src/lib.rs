@@ -80,6 +80,11 @@ macro_rules! suite {
             metrics_off,
             json_logs,
             log_format_errors,
+            readiness_never_drops_after_start,
+            readiness_needs_one_issuer_with_keys,
+            issuer_with_credentials_refused,
+            key_set_url_credentials_never_shown,
+            key_set_timings_bounded,
         );
     };
     (@cases $bin:expr; $($case:ident),+ $(,)?) => {

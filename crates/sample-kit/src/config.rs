@@ -36,7 +36,7 @@ impl ConfigError {
 pub const MAX_LEEWAY_SECS: u16 = 300;
 
 /// Where the verification keys come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum KeySource {
     /// Neither `AUTH_ISSUER` nor `AUTH_JWKS_URL` is set: the embedded development issuer.
     Development,
@@ -45,6 +45,18 @@ pub enum KeySource {
     /// Only `AUTH_ISSUER`: for each issuer, the `jwks_uri` of its OpenID discovery document,
     /// else `{issuer}/.well-known/jwks.json`.
     Discovery,
+}
+
+/// Shows `AUTH_JWKS_URL` the way the library shows it: through `api_auth::KeySource`,
+/// without the credentials it may carry.
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Development => f.write_str("Development"),
+            Self::JwksUrl(url) => api_auth::KeySource::JwksUrl(url.clone()).fmt(f),
+            Self::Discovery => f.write_str("Discovery"),
+        }
+    }
 }
 
 /// The validated configuration of one sample process.
@@ -229,6 +241,16 @@ impl Config {
             refresh_jitter_percent: parse_jitter(get("AUTH_JWKS_REFRESH_JITTER_PCT")?)?,
             ..defaults
         };
+        // The ranges are the library's; only the variable names are this crate's.
+        key_set.validate().map_err(|out| {
+            let var = match out.setting {
+                "refetch_cooldown" => "AUTH_JWKS_COOLDOWN_SECS",
+                "min_ttl" => "AUTH_JWKS_MIN_TTL_SECS",
+                _ => "AUTH_JWKS_MAX_STALE_SECS",
+            };
+            let (low, high) = (out.range.start().as_secs(), out.range.end().as_secs());
+            ConfigError::new(var, format!("must be {low} to {high} (seconds)"))
+        })?;
         let token_cache_size = parse_number(
             get("AUTH_TOKEN_CACHE_SIZE")?,
             "AUTH_TOKEN_CACHE_SIZE",
@@ -382,7 +404,9 @@ fn parse_issuers(list: &str) -> Result<Vec<String>, ConfigError> {
                 format!("entry {} of the list is empty", index + 1),
             ));
         }
-        parse_http_url(entry, VAR)?;
+        // The library's rules for an issuer (an http or https URL, no credentials); its
+        // error never repeats credentials.
+        Issuer::discover(entry).map_err(|e| ConfigError::new(VAR, e.to_string()))?;
         if issuers.iter().any(|known| known == entry) {
             return Err(ConfigError::new(VAR, format!("{entry:?} is listed twice")));
         }

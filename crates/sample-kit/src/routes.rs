@@ -3,7 +3,7 @@
 //! | route | auth | success |
 //! |---|---|---|
 //! | `GET /healthz` | none, never gated | `{"status":"ok","keys":{...}}` |
-//! | `GET /readyz` | none, never gated | `{"status":"ready",...}`, or `503 {"status":"not_ready",...}` without usable keys |
+//! | `GET /readyz` | none, never gated | `503 {"status":"not_ready",...}` until the start-up fetches settle with keys, then `{"status":"ready",...}` for good |
 //! | `GET /metrics` | none, never gated | Prometheus text exposition (404 when no recorder is installed) |
 //! | `GET /public` | none | `{"message":"Anyone can see this"}` |
 //! | `GET /protected` | bearer JWT | `{"message":"Access granted","user":{claims}}` |
@@ -110,8 +110,9 @@ pub fn healthz(auth: &Auth) -> Reply {
     }))
 }
 
-/// The `/readyz` body: 200 while a usable key set is held (always in development mode),
-/// else 503, with the key set's state either way.
+/// The `/readyz` body: 503 until the start-up fetches have settled and some issuer holds
+/// keys, then 200 for good (see [`Auth::is_ready`]: readiness gates start-up, never the
+/// fleet), with each key set's state either way.
 pub fn readyz(auth: &Auth) -> Reply {
     let issuers = auth.key_sets();
     let keys = issuers.first();
