@@ -19,6 +19,8 @@ mod key_store_hardening;
 pub use key_store_hardening::*;
 mod operations;
 pub use operations::*;
+mod forged_keys;
+pub use forged_keys::*;
 
 /// A provider publishing the standard keys, and a sample trusting it through discovery.
 pub struct Remote {

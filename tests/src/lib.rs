@@ -80,6 +80,10 @@ macro_rules! suite {
             metrics_off,
             json_logs,
             log_format_errors,
+            small_order_ed25519_keys_never_verify,
+            only_small_order_ed25519_keys_is_no_key_set,
+            skipped_keys_logged_in_bounded_lines,
+            key_set_content_never_echoed,
         );
     };
     (@cases $bin:expr; $($case:ident),+ $(,)?) => {
