@@ -428,11 +428,9 @@ fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, Unusable> {
             )
         }
         ("OKP", Some("Ed25519")) => {
-            let x: [u8; 32] = b64(&jwk.x)?
-                .try_into()
-                .map_err(|_| Unusable::BadMember)?;
+            let x: [u8; 32] = b64(&jwk.x)?.try_into().map_err(|_| Unusable::BadMember)?;
             check_ed25519_point(&x)?;
-            ParsedPublicKey::new(&ED25519, &x).map_err(|_| Unusable::PointNotOnCurve)?;
+            ParsedPublicKey::new(&ED25519, x).map_err(|_| Unusable::PointNotOnCurve)?;
             (
                 KeyKind::Ed25519,
                 fingerprint(KeyKind::Ed25519, &[&x]),
@@ -659,7 +657,10 @@ mod tests {
             JwksError::NoUsableKey
         );
         assert_eq!(parse_jwks(b"<html>", 100).unwrap_err(), JwksError::NotJson);
-        assert_eq!(parse_jwks(b"{\"keys\":[", 100).unwrap_err(), JwksError::NotJson);
+        assert_eq!(
+            parse_jwks(b"{\"keys\":[", 100).unwrap_err(),
+            JwksError::NotJson
+        );
         assert_eq!(
             parse_jwks(b"{\"keys\":5}", 100).unwrap_err(),
             JwksError::NotAKeySet
@@ -983,8 +984,14 @@ mod tests {
     #[test]
     fn errors_never_repeat_the_document() {
         for (document, expected) in [
-            (&br#"{"keys":"AKIA-internal-value"}"#[..], JwksError::NotAKeySet),
-            (br#"{"keys":[{"kty":"AKIA-internal-value"}]}"#, JwksError::NoUsableKey),
+            (
+                &br#"{"keys":"AKIA-internal-value"}"#[..],
+                JwksError::NotAKeySet,
+            ),
+            (
+                br#"{"keys":[{"kty":"AKIA-internal-value"}]}"#,
+                JwksError::NoUsableKey,
+            ),
             (br#"{"AKIA-internal-value":1}"#, JwksError::NotAKeySet),
             (br#"AKIA-internal-value"#, JwksError::NotJson),
             (br#"{"keys":[], "AKIA-internal-value"#, JwksError::NotJson),

@@ -145,7 +145,11 @@ async fn an_ed25519_signature_with_s_not_below_the_order_never_verifies() {
     .unwrap();
     let input = signing_input("EdDSA", "ed", &claims());
     let genuine = key.sign(input.as_bytes()).as_ref().to_vec();
-    assert!(auth.verify(&format!("{input}.{}", b64(&genuine))).await.is_ok());
+    assert!(
+        auth.verify(&format!("{input}.{}", b64(&genuine)))
+            .await
+            .is_ok()
+    );
 
     // S + L encodes the same scalar modulo L; it still fits in 253 bits.
     let order = hex(ED25519_ORDER_LE);

@@ -24,15 +24,39 @@ pub(crate) const SMALL_ORDER_X: [(&str, &str); 14] = [
     ("order-4", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
     ("order-4-neg", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAIA"),
     ("order-8-a", "JuiVj8KyJ7BFw_SJ8u-Y8NXfrAXTxjM5sTgCiG1T_AU"),
-    ("order-8-a-neg", "JuiVj8KyJ7BFw_SJ8u-Y8NXfrAXTxjM5sTgCiG1T_IU"),
+    (
+        "order-8-a-neg",
+        "JuiVj8KyJ7BFw_SJ8u-Y8NXfrAXTxjM5sTgCiG1T_IU",
+    ),
     ("order-8-b", "xxdqcD1N2E-6PAt2DRBnDyogU_osOczGTsf9d5KsA3o"),
-    ("order-8-b-neg", "xxdqcD1N2E-6PAt2DRBnDyogU_osOczGTsf9d5KsA_o"),
-    ("identity-x-sign", "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAIA"),
-    ("order-2-x-sign", "7P________________________________________8"),
-    ("order-4-y-over-p", "7f_______________________________________38"),
-    ("order-4-neg-y-over-p", "7f________________________________________8"),
-    ("identity-y-over-p", "7v_______________________________________38"),
-    ("identity-y-over-p-x-sign", "7v________________________________________8"),
+    (
+        "order-8-b-neg",
+        "xxdqcD1N2E-6PAt2DRBnDyogU_osOczGTsf9d5KsA_o",
+    ),
+    (
+        "identity-x-sign",
+        "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAIA",
+    ),
+    (
+        "order-2-x-sign",
+        "7P________________________________________8",
+    ),
+    (
+        "order-4-y-over-p",
+        "7f_______________________________________38",
+    ),
+    (
+        "order-4-neg-y-over-p",
+        "7f________________________________________8",
+    ),
+    (
+        "identity-y-over-p",
+        "7v_______________________________________38",
+    ),
+    (
+        "identity-y-over-p-x-sign",
+        "7v________________________________________8",
+    ),
 ];
 
 /// Forgery attempts per small-order key.
@@ -139,7 +163,9 @@ pub async fn small_order_ed25519_keys_never_verify(bin: &str) {
         let iss = idp.issuer();
         let sample = sample_on(bin, &idp).await;
         assert_granted(
-            &sample.get_bearer("/protected", &mint(good, &claims(&iss))).await,
+            &sample
+                .get_bearer("/protected", &mint(good, &claims(&iss)))
+                .await,
             &format!("{kid}: the good key beside it"),
         );
         for (attempt, token) in forged_admin_tokens(kid, x, &iss).iter().enumerate() {
@@ -184,7 +210,10 @@ pub async fn skipped_keys_logged_in_bounded_lines(bin: &str) {
     let k = keys();
     let published = [&k.rsa, &k.rsa2, &k.ec256, &k.ec384];
     let set_of = |count: usize| {
-        let mut entries: Vec<Value> = published[..count].iter().map(|key| key.jwk.clone()).collect();
+        let mut entries: Vec<Value> = published[..count]
+            .iter()
+            .map(|key| key.jwk.clone())
+            .collect();
         entries.push(json!({ "kty": "oct", "kid": SECRET_KID, "k": "c2VjcmV0" }));
         entries.push(small_order_jwk(SECRET_KID, SMALL_ORDER_X[0].1));
         entries.extend(std::iter::repeat_n(json!({}), JUNK));
@@ -194,7 +223,9 @@ pub async fn skipped_keys_logged_in_bounded_lines(bin: &str) {
     let iss = idp.issuer();
     let sample = sample_on(bin, &idp).await;
     assert_granted(
-        &sample.get_bearer("/protected", &mint(&k.rsa, &claims(&iss))).await,
+        &sample
+            .get_bearer("/protected", &mint(&k.rsa, &claims(&iss)))
+            .await,
         "first key",
     );
     wait_logged(&sample, "key set loaded", 1).await;
@@ -204,7 +235,9 @@ pub async fn skipped_keys_logged_in_bounded_lines(bin: &str) {
         let newest = published[count - 1];
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let resp = sample.get_bearer("/protected", &mint(newest, &claims(&iss))).await;
+            let resp = sample
+                .get_bearer("/protected", &mint(newest, &claims(&iss)))
+                .await;
             if resp.status == 200 {
                 break;
             }
@@ -215,9 +248,13 @@ pub async fn skipped_keys_logged_in_bounded_lines(bin: &str) {
     }
     let fetches = idp.fetches();
     let logs = sample.logs();
-    let lines = logs.lines().count();
+    // Every line but the refusals of this case's own polling requests.
+    let lines = logs
+        .lines()
+        .filter(|line| !line.contains("request refused"))
+        .count();
     assert!(
-        lines <= 10 * fetches,
+        lines <= 5 * fetches,
         "{lines} log lines for {fetches} fetches of a set with {JUNK} junk entries; last lines:\n{}",
         tail(&logs)
     );
