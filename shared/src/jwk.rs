@@ -1,4 +1,36 @@
 //! RFC 7517 key sets, parsed once per fetch into ready verifying keys.
+//!
+//! # Which key checks are made where
+//!
+//! Signatures are verified by `jsonwebtoken` on its aws-lc-rs backend
+//! (`jsonwebtoken::crypto::verify` in `auth.rs`). Relied on from aws-lc:
+//! - ECDSA, at verification: `r` and `s` must lie in `1..n-1` (FIPS 186-5 §6.4.2 step 1,
+//!   RFC 7518 §3.4), so an all-zero signature, or one with `r` or `s` = 0 or >= n, never
+//!   verifies. `shared/tests/signature_edges.rs` proves it on this crate's own path.
+//! - EC keys, at import (`ParsedPublicKey::new`): both coordinates below p and the point on
+//!   its curve (FIPS 186-5 / SP 800-186 public key validation, SEC 1 §2.3.4). P-256 and P-384
+//!   have cofactor 1, so every point that passes has prime order, and the uncompressed form
+//!   cannot encode the point at infinity.
+//! - Ed25519, at verification (RFC 8032 §5.1.7): `S` < L, and `A` and `R` decode.
+//! - RSA, at verification: modulus of 2048 to 8192 bits (the `RSA_*_2048_8192_*` parameters),
+//!   padding (RFC 8017 §8.1.2, §8.2.2).
+//!
+//! Added here, when a key set is parsed, so that such a key never enters a set (where it
+//! would answer for its `kid`):
+//! - Ed25519 (RFC 8032 §5.1.3; Chalkias et al., "Taming the many EdDSAs", and the
+//!   ed25519-speccheck vectors): the point must decode, be canonically encoded (y < p, no sign
+//!   bit when x = 0) and not have small order. aws-lc imports any 32 bytes and verifies
+//!   cofactorless against any point that decodes: with a small-order `A`, the signature
+//!   `R` = identity, `S` = 0 verifies every message whose hash is a multiple of the point's
+//!   order (every message, for the identity). The curve arithmetic is curve25519-dalek's.
+//! - RSA (RFC 8017 §3.1, RFC 7518 §3.3): modulus of 2048 to 8192 bits and odd; exponent odd,
+//!   at least 3 and at most 32 bits. aws-lc would refuse an even modulus or exponent only
+//!   when verifying.
+//! - Any key: `use` is `sig`, `key_ops` has `verify`, no private members, an `alg` (if any)
+//!   that fits the key type and is not `HS256`.
+//!
+//! A key that fails a check is skipped; one fetch logs a single summary of what was skipped,
+//! by fixed reasons that never quote the document.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,6 +40,7 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use curve25519_dalek::edwards::CompressedEdwardsY;
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 use serde_json::Value;
@@ -26,14 +59,112 @@ const MIN_RSA_BITS: usize = 2048;
 const MAX_RSA_BITS: usize = 8192;
 
 /// Why a fetched document cannot serve as a key set. The previous set, if any, stays.
+///
+/// The description is fixed: it never repeats content of the document, which may be
+/// anything a misconfigured or hostile server answers and ends up in `/healthz` and logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwksError {
-    /// Not a JSON object with a `keys` array.
-    #[error("not a JWK set: {0}")]
-    NotAKeySet(String),
+    /// The document is not JSON.
+    #[error("the key set document is not JSON")]
+    NotJson,
+    /// JSON, but not an object with a `keys` array.
+    #[error("the key set document is not a JSON object with a `keys` array")]
+    NotAKeySet,
     /// Parsed, but no key in it can be used.
     #[error("the key set holds no usable signing key")]
     NoUsableKey,
+}
+
+/// Why one entry of a key set is skipped: a fixed reason, never content of the entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Unusable {
+    #[error("not a JWK object, or a member of the wrong JSON type")]
+    NotAJwk,
+    #[error("not for signature verification (use or key_ops)")]
+    NotForSignatures,
+    #[error("publishes private key material")]
+    PrivateMaterial,
+    #[error("alg unsupported or not fitting the key type")]
+    UnsupportedAlgorithm,
+    #[error("unsupported key type or curve")]
+    UnsupportedKeyType,
+    #[error("a key member is missing, not base64url or of the wrong length")]
+    BadMember,
+    #[error("RSA modulus outside 2048 to 8192 bits")]
+    RsaModulusSize,
+    #[error("RSA modulus is even")]
+    RsaEvenModulus,
+    #[error("RSA exponent not odd, at least 3 and at most 32 bits")]
+    RsaExponent,
+    #[error("point not on its curve")]
+    PointNotOnCurve,
+    #[error("Ed25519 point not canonically encoded")]
+    NonCanonicalPoint,
+    #[error("Ed25519 point of small order")]
+    SmallOrderPoint,
+    #[error("duplicate kid (the first key keeps it)")]
+    DuplicateKid,
+    #[error("beyond the limit of keys per set")]
+    OverLimit,
+}
+
+impl Unusable {
+    /// Every reason, in the order a summary lists them.
+    const ALL: [Unusable; 14] = [
+        Unusable::NotAJwk,
+        Unusable::NotForSignatures,
+        Unusable::PrivateMaterial,
+        Unusable::UnsupportedAlgorithm,
+        Unusable::UnsupportedKeyType,
+        Unusable::BadMember,
+        Unusable::RsaModulusSize,
+        Unusable::RsaEvenModulus,
+        Unusable::RsaExponent,
+        Unusable::PointNotOnCurve,
+        Unusable::NonCanonicalPoint,
+        Unusable::SmallOrderPoint,
+        Unusable::DuplicateKid,
+        Unusable::OverLimit,
+    ];
+}
+
+/// How many entries of one document were skipped, per reason: what one fetch logs, in one
+/// line, however many entries the document holds.
+#[derive(Debug, Default)]
+struct Skipped {
+    counts: [usize; Unusable::ALL.len()],
+}
+
+impl Skipped {
+    fn add(&mut self, reason: Unusable, count: usize) {
+        if let Some(slot) = Unusable::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .and_then(|i| self.counts.get_mut(i))
+        {
+            *slot = slot.saturating_add(count);
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.counts.iter().fold(0, |sum, n| sum.saturating_add(*n))
+    }
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (reason, count) in Unusable::ALL.iter().zip(self.counts) {
+            if count > 0 {
+                if !first {
+                    f.write_str("; ")?;
+                }
+                write!(f, "{count} {reason}")?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One public key, ready to verify signatures.
@@ -188,38 +319,47 @@ struct RawJwk {
 
 /// Parses a JWK set document, keeping at most `max_keys` usable keys.
 ///
-/// Keys that cannot be used (unknown type, weak RSA, invalid point, `use` other than
-/// `sig`, private material, duplicate `kid`) are skipped with a warning; the document is
-/// refused only when nothing usable remains.
+/// Keys that cannot be used (unknown type, weak RSA, an EC point off its curve, an Ed25519
+/// point of small order or not canonically encoded, `use` other than `sig`, private
+/// material, duplicate `kid`) are skipped; one warning counts them by reason, without
+/// repeating anything of the document. The document is refused only when nothing usable
+/// remains.
 pub fn parse_jwks(document: &[u8], max_keys: usize) -> Result<KeySet, JwksError> {
     #[derive(Deserialize)]
     struct Document {
         keys: Vec<Value>,
     }
-    let doc: Document =
-        serde_json::from_slice(document).map_err(|e| JwksError::NotAKeySet(e.to_string()))?;
+    let doc: Document = serde_json::from_slice(document).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => JwksError::NotAKeySet,
+        _ => JwksError::NotJson,
+    })?;
+    let entries = doc.keys.len();
     let mut set = KeySet::default();
+    let mut skipped = Skipped::default();
     for (index, raw) in doc.keys.into_iter().enumerate() {
         if set.keys.len() >= max_keys {
-            tracing::warn!(
-                max_keys,
-                "key set holds more keys than allowed; the rest are ignored"
-            );
+            skipped.add(Unusable::OverLimit, entries.saturating_sub(index));
             break;
         }
         let parsed = serde_json::from_value::<RawJwk>(raw)
-            .map_err(|e| e.to_string())
-            .and_then(|jwk| parse_key(&jwk).map_err(str::to_owned));
+            .map_err(|_| Unusable::NotAJwk)
+            .and_then(|jwk| parse_key(&jwk));
         match parsed {
-            Ok(key) => {
-                if let Some(kid) = key.kid.as_deref().filter(|kid| set.contains_kid(kid)) {
-                    tracing::warn!(index, kid, "duplicate kid in key set; later key ignored");
-                    continue;
-                }
-                set.keys.push(Arc::new(key));
+            Ok(key) if key.kid.as_deref().is_some_and(|kid| set.contains_kid(kid)) => {
+                skipped.add(Unusable::DuplicateKid, 1);
             }
-            Err(reason) => tracing::warn!(index, %reason, "skipping unusable key"),
+            Ok(key) => set.keys.push(Arc::new(key)),
+            Err(reason) => skipped.add(reason, 1),
         }
+    }
+    if skipped.total() > 0 {
+        tracing::warn!(
+            entries,
+            kept = set.keys.len(),
+            skipped = skipped.total(),
+            reasons = %skipped,
+            "key set entries skipped"
+        );
     }
     if set.keys.is_empty() {
         return Err(JwksError::NoUsableKey);
@@ -227,48 +367,37 @@ pub fn parse_jwks(document: &[u8], max_keys: usize) -> Result<KeySet, JwksError>
     Ok(set)
 }
 
-fn b64(field: &Option<String>, name: &'static str) -> Result<Vec<u8>, &'static str> {
-    let text = field.as_deref().ok_or(name)?;
-    JWK_B64.decode(text).map_err(|_| name)
+fn b64(field: &Option<String>) -> Result<Vec<u8>, Unusable> {
+    let text = field.as_deref().ok_or(Unusable::BadMember)?;
+    JWK_B64.decode(text).map_err(|_| Unusable::BadMember)
 }
 
-fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, &'static str> {
-    if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
-        return Err("use is not sig");
-    }
-    if jwk
-        .key_ops
-        .as_ref()
-        .is_some_and(|ops| !ops.iter().any(|op| op == "verify"))
+fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, Unusable> {
+    if jwk.use_.as_deref().is_some_and(|u| u != "sig")
+        || jwk
+            .key_ops
+            .as_ref()
+            .is_some_and(|ops| !ops.iter().any(|op| op == "verify"))
     {
-        return Err("key_ops does not include verify");
+        return Err(Unusable::NotForSignatures);
     }
     if jwk.d.is_some() {
-        return Err("key set publishes private key material");
+        return Err(Unusable::PrivateMaterial);
     }
     let alg = match jwk.alg.as_deref() {
         None => None,
         Some(name) => match Algorithm::from_name(name) {
-            Some(Algorithm::HS256) | None => return Err("unsupported alg"),
+            Some(Algorithm::HS256) | None => return Err(Unusable::UnsupportedAlgorithm),
             some => some,
         },
     };
     let (kind, fingerprint, key) = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
         ("RSA", _) => {
-            let n = b64(&jwk.n, "bad or missing n")?;
-            let e = b64(&jwk.e, "bad or missing e")?;
+            let n = b64(&jwk.n)?;
+            let e = b64(&jwk.e)?;
             let n = strip_leading_zeros(&n);
             let e = strip_leading_zeros(&e);
-            let bits = bit_length(n).ok_or("RSA modulus is empty or too long")?;
-            if bits < MIN_RSA_BITS {
-                return Err("RSA modulus shorter than 2048 bits");
-            }
-            if bits > MAX_RSA_BITS {
-                return Err("RSA modulus longer than 8192 bits");
-            }
-            if !is_usable_rsa_exponent(e) {
-                return Err("RSA exponent is not a small odd number of at least 3");
-            }
+            check_rsa(n, e)?;
             (
                 KeyKind::Rsa,
                 fingerprint(KeyKind::Rsa, &[n, e]),
@@ -281,16 +410,17 @@ fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, &'static str> {
             } else {
                 (KeyKind::EcP384, 48, &ECDSA_P384_SHA384_FIXED)
             };
-            let x = b64(&jwk.x, "bad or missing x")?;
-            let y = b64(&jwk.y, "bad or missing y")?;
+            let x = b64(&jwk.x)?;
+            let y = b64(&jwk.y)?;
             if x.len() != size || y.len() != size {
-                return Err("EC coordinates have the wrong length");
+                return Err(Unusable::BadMember);
             }
             let mut point = Vec::with_capacity(1 + 2 * size);
             point.push(0x04);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            ParsedPublicKey::new(verify_alg, &point).map_err(|_| "EC point is not on the curve")?;
+            // aws-lc checks the coordinates and that the point is on the curve.
+            ParsedPublicKey::new(verify_alg, &point).map_err(|_| Unusable::PointNotOnCurve)?;
             (
                 kind,
                 fingerprint(kind, &[&point]),
@@ -298,22 +428,19 @@ fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, &'static str> {
             )
         }
         ("OKP", Some("Ed25519")) => {
-            let x = b64(&jwk.x, "bad or missing x")?;
-            if x.len() != 32 {
-                return Err("Ed25519 key has the wrong length");
-            }
-            ParsedPublicKey::new(&ED25519, &x).map_err(|_| "invalid Ed25519 key")?;
+            let x: [u8; 32] = b64(&jwk.x)?.try_into().map_err(|_| Unusable::BadMember)?;
+            check_ed25519_point(&x)?;
+            ParsedPublicKey::new(&ED25519, x).map_err(|_| Unusable::PointNotOnCurve)?;
             (
                 KeyKind::Ed25519,
                 fingerprint(KeyKind::Ed25519, &[&x]),
                 DecodingKey::from_ed_der(&x),
             )
         }
-        ("EC" | "OKP", _) => return Err("unsupported curve"),
-        _ => return Err("unsupported key type"),
+        _ => return Err(Unusable::UnsupportedKeyType),
     };
     if alg.is_some_and(|a| a.key_kind() != kind) {
-        return Err("alg does not fit the key type");
+        return Err(Unusable::UnsupportedAlgorithm);
     }
     Ok(VerifyingKey {
         kid: jwk.kid.clone(),
@@ -322,6 +449,39 @@ fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, &'static str> {
         key,
         fingerprint,
     })
+}
+
+/// Checks an RSA public key's modulus `n` and exponent `e` (big-endian, leading zeros
+/// stripped): 2048 to 8192 bits (RFC 7518 §3.3), an odd modulus (a product of odd primes,
+/// RFC 8017 §3.1), and an exponent that RSA verification accepts.
+fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), Unusable> {
+    let bits = bit_length(n).ok_or(Unusable::RsaModulusSize)?;
+    if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+        return Err(Unusable::RsaModulusSize);
+    }
+    if n.last().is_none_or(|low| low % 2 == 0) {
+        return Err(Unusable::RsaEvenModulus);
+    }
+    if !is_usable_rsa_exponent(e) {
+        return Err(Unusable::RsaExponent);
+    }
+    Ok(())
+}
+
+/// Checks an Ed25519 public key `A` as RFC 8032 §5.1.3 decodes it, and refuses the eight
+/// points of small order, which verify forged signatures (see the module documentation).
+fn check_ed25519_point(encoded: &[u8; 32]) -> Result<(), Unusable> {
+    let encoded = CompressedEdwardsY(*encoded);
+    // `decompress` is lenient: it reduces y modulo p and takes the sign bit of x = 0. The
+    // encoding is canonical exactly when compressing the point gives the same bytes back.
+    let point = encoded.decompress().ok_or(Unusable::PointNotOnCurve)?;
+    if point.compress() != encoded {
+        return Err(Unusable::NonCanonicalPoint);
+    }
+    if point.is_small_order() {
+        return Err(Unusable::SmallOrderPoint);
+    }
+    Ok(())
 }
 
 /// The bit length of a big-endian unsigned integer without leading zero bytes; `None` for an
@@ -496,14 +656,16 @@ mod tests {
             parse(vec![json!({"kty":"oct","k":"AA"})]).unwrap_err(),
             JwksError::NoUsableKey
         );
-        assert!(matches!(
-            parse_jwks(b"<html>", 100),
-            Err(JwksError::NotAKeySet(_))
-        ));
-        assert!(matches!(
-            parse_jwks(b"{\"keys\":5}", 100),
-            Err(JwksError::NotAKeySet(_))
-        ));
+        assert_eq!(parse_jwks(b"<html>", 100).unwrap_err(), JwksError::NotJson);
+        assert_eq!(
+            parse_jwks(b"{\"keys\":[", 100).unwrap_err(),
+            JwksError::NotJson
+        );
+        assert_eq!(
+            parse_jwks(b"{\"keys\":5}", 100).unwrap_err(),
+            JwksError::NotAKeySet
+        );
+        assert_eq!(parse_jwks(b"[]", 100).unwrap_err(), JwksError::NotAKeySet);
     }
 
     #[test]
@@ -535,5 +697,312 @@ mod tests {
             set.select(None, Algorithm::RS256),
             Selection::Ambiguous
         ));
+    }
+
+    /// A JWK `x` (base64url) as the 32 bytes of an Ed25519 point encoding.
+    fn point(x: &str) -> [u8; 32] {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(x)
+            .unwrap()
+            .try_into()
+            .unwrap()
+    }
+
+    /// Asserts that the Ed25519 key `x` is refused for `reason`, both by the point check and
+    /// when it sits in a key set beside a good key.
+    #[track_caller]
+    fn assert_ed25519_refused(x: &str, reason: Unusable) {
+        assert_eq!(check_ed25519_point(&point(x)), Err(reason), "{x}");
+        let bad = json!({"kty":"OKP","crv":"Ed25519","kid":"bad","x":x});
+        let set = parse(vec![bad, ed_jwk("good")]).unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), ["good"], "{x}");
+    }
+
+    // The eight points of small order (the torsion subgroup), canonically encoded. With any
+    // of them as `A`, `R` = identity and `S` = 0 verify a message whose hash is a multiple of
+    // the point's order (RFC 8032 §5.1.7; ed25519-speccheck).
+
+    #[test]
+    fn the_identity_is_refused() {
+        assert_ed25519_refused(
+            "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            Unusable::SmallOrderPoint,
+        );
+    }
+
+    #[test]
+    fn the_point_of_order_2_is_refused() {
+        assert_ed25519_refused(
+            "7P_______________________________________38",
+            Unusable::SmallOrderPoint,
+        );
+    }
+
+    #[test]
+    fn the_points_of_order_4_are_refused() {
+        // y = 0 (all-zero bytes), x positive and negative.
+        assert_ed25519_refused(
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            Unusable::SmallOrderPoint,
+        );
+        assert_ed25519_refused(
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAIA",
+            Unusable::SmallOrderPoint,
+        );
+    }
+
+    #[test]
+    fn the_points_of_order_8_are_refused() {
+        for x in [
+            "JuiVj8KyJ7BFw_SJ8u-Y8NXfrAXTxjM5sTgCiG1T_AU",
+            "JuiVj8KyJ7BFw_SJ8u-Y8NXfrAXTxjM5sTgCiG1T_IU",
+            "xxdqcD1N2E-6PAt2DRBnDyogU_osOczGTsf9d5KsA3o",
+            "xxdqcD1N2E-6PAt2DRBnDyogU_osOczGTsf9d5KsA_o",
+        ] {
+            assert_ed25519_refused(x, Unusable::SmallOrderPoint);
+        }
+    }
+
+    #[test]
+    fn the_vectors_are_exactly_the_eight_torsion_points() {
+        let vectors: std::collections::HashSet<[u8; 32]> = [
+            "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "7P_______________________________________38",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAIA",
+            "JuiVj8KyJ7BFw_SJ8u-Y8NXfrAXTxjM5sTgCiG1T_AU",
+            "JuiVj8KyJ7BFw_SJ8u-Y8NXfrAXTxjM5sTgCiG1T_IU",
+            "xxdqcD1N2E-6PAt2DRBnDyogU_osOczGTsf9d5KsA3o",
+            "xxdqcD1N2E-6PAt2DRBnDyogU_osOczGTsf9d5KsA_o",
+        ]
+        .into_iter()
+        .map(point)
+        .collect();
+        let torsion: std::collections::HashSet<[u8; 32]> =
+            curve25519_dalek::constants::EIGHT_TORSION
+                .iter()
+                .map(|p| p.compress().to_bytes())
+                .collect();
+        assert_eq!(vectors, torsion);
+    }
+
+    // The second encodings of small-order points (RFC 8032 §5.1.3: decoding fails when
+    // y >= p, or when x = 0 and its sign bit is set).
+
+    #[test]
+    fn the_identity_with_the_sign_bit_of_x_is_refused() {
+        assert_ed25519_refused(
+            "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAIA",
+            Unusable::NonCanonicalPoint,
+        );
+    }
+
+    #[test]
+    fn the_point_of_order_2_with_the_sign_bit_of_x_is_refused() {
+        assert_ed25519_refused(
+            "7P________________________________________8",
+            Unusable::NonCanonicalPoint,
+        );
+    }
+
+    #[test]
+    fn the_points_of_order_4_with_y_over_p_are_refused() {
+        // y = p encodes y = 0.
+        assert_ed25519_refused(
+            "7f_______________________________________38",
+            Unusable::NonCanonicalPoint,
+        );
+        assert_ed25519_refused(
+            "7f________________________________________8",
+            Unusable::NonCanonicalPoint,
+        );
+    }
+
+    #[test]
+    fn the_identity_with_y_over_p_is_refused() {
+        // y = p + 1 encodes y = 1; with the sign bit, x = 0 is negated too.
+        assert_ed25519_refused(
+            "7v_______________________________________38",
+            Unusable::NonCanonicalPoint,
+        );
+        assert_ed25519_refused(
+            "7v________________________________________8",
+            Unusable::NonCanonicalPoint,
+        );
+    }
+
+    #[test]
+    fn a_large_order_point_with_y_over_p_is_refused() {
+        // y = 3 is on the curve and not of small order; y = p + 3 encodes the same point.
+        assert_eq!(
+            check_ed25519_point(&point("AwAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")),
+            Ok(())
+        );
+        assert_ed25519_refused(
+            "8P_______________________________________38",
+            Unusable::NonCanonicalPoint,
+        );
+    }
+
+    #[test]
+    fn an_ed25519_point_off_the_curve_is_refused() {
+        // No x satisfies the curve equation for y = 2.
+        assert_ed25519_refused(
+            "AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            Unusable::PointNotOnCurve,
+        );
+    }
+
+    #[test]
+    fn generated_ed25519_keys_pass() {
+        for _ in 0..32 {
+            let key = Ed25519KeyPair::generate().unwrap();
+            let x: [u8; 32] = key.public_key().as_ref().try_into().unwrap();
+            assert_eq!(check_ed25519_point(&x), Ok(()));
+        }
+    }
+
+    /// A real RSA-2048 public key: (modulus, exponent).
+    fn rsa_parts() -> (Vec<u8>, Vec<u8>) {
+        let key = KeyPair::generate(KeySize::Rsa2048).unwrap();
+        let public = key.public_key();
+        (
+            public.modulus().big_endian_without_leading_zero().to_vec(),
+            public.exponent().big_endian_without_leading_zero().to_vec(),
+        )
+    }
+
+    /// Asserts that an RSA key with these parts is refused for `reason`, by the check and
+    /// in a key set beside a good key.
+    #[track_caller]
+    fn assert_rsa_refused(n: &[u8], e: &[u8], reason: Unusable) {
+        assert_eq!(check_rsa(n, e), Err(reason));
+        let bad = json!({"kty":"RSA","kid":"bad","n":enc(n),"e":enc(e)});
+        let set = parse(vec![bad, ec_jwk("good")]).unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), ["good"]);
+    }
+
+    #[test]
+    fn an_even_rsa_modulus_is_refused() {
+        let (mut n, e) = rsa_parts();
+        assert_eq!(check_rsa(&n, &e), Ok(()));
+        if let Some(low) = n.last_mut() {
+            *low &= 0xFE;
+        }
+        assert_rsa_refused(&n, &e, Unusable::RsaEvenModulus);
+    }
+
+    #[test]
+    fn an_even_rsa_exponent_is_refused() {
+        let (n, _) = rsa_parts();
+        assert_rsa_refused(&n, &[1, 0, 0], Unusable::RsaExponent);
+        assert_rsa_refused(&n, &[2], Unusable::RsaExponent);
+    }
+
+    #[test]
+    fn an_rsa_exponent_of_one_is_refused() {
+        let (n, _) = rsa_parts();
+        assert_rsa_refused(&n, &[1], Unusable::RsaExponent);
+        assert_rsa_refused(&n, &[], Unusable::RsaExponent);
+        assert_eq!(check_rsa(&n, &[3]), Ok(()));
+    }
+
+    #[test]
+    fn rsa_modulus_size_is_bounded() {
+        assert_rsa_refused(&[0xC5; 255], &[1, 0, 1], Unusable::RsaModulusSize);
+        assert_rsa_refused(&[0xC5; 1025], &[1, 0, 1], Unusable::RsaModulusSize);
+        assert_rsa_refused(&[], &[1, 0, 1], Unusable::RsaModulusSize);
+    }
+
+    /// A log capture: everything a parse logs at any level, as text.
+    fn logged_by(parse: impl FnOnce()) -> String {
+        let captured = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let sink = Arc::clone(&captured);
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || CaptureWriter(Arc::clone(&sink)))
+            .finish();
+        tracing::subscriber::with_default(subscriber, parse);
+        let bytes = captured.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct CaptureWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for CaptureWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_flood_of_unusable_entries_is_logged_in_one_summary_line() {
+        const SECRET_KID: &str = "AKIA-kid-from-the-document";
+        let mut keys = vec![ed_jwk(SECRET_KID), ed_jwk(SECRET_KID)];
+        keys.push(json!({"kty":"OKP","crv":"Ed25519","kid":SECRET_KID,
+                         "x":"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}));
+        keys.push(json!({"kty":"oct","kid":SECRET_KID,"k":"c2VjcmV0"}));
+        keys.extend(std::iter::repeat_n(json!({}), 100_000));
+        let document = serde_json::to_vec(&json!({ "keys": keys })).unwrap();
+        let mut kept = 0;
+        let logs = logged_by(|| kept = parse_jwks(&document, 100).unwrap().len());
+        assert_eq!(kept, 1);
+        assert_eq!(logs.lines().count(), 1, "{logs}");
+        assert!(logs.contains("skipped=100003"), "{logs}");
+        for count in [
+            "100000 not a JWK object",
+            "1 Ed25519 point of small order",
+            "1 unsupported key type",
+            "1 duplicate kid",
+        ] {
+            assert!(logs.contains(count), "{count}: {logs}");
+        }
+        assert!(!logs.contains("AKIA"), "{logs}");
+    }
+
+    #[test]
+    fn keys_beyond_the_limit_are_counted_not_logged_one_by_one() {
+        let many: Vec<Value> = (0..1000).map(|i| ed_jwk(&format!("k{i}"))).collect();
+        let document = serde_json::to_vec(&json!({ "keys": many })).unwrap();
+        let logs = logged_by(|| assert_eq!(parse_jwks(&document, 10).unwrap().len(), 10));
+        assert_eq!(logs.lines().count(), 1, "{logs}");
+        assert!(logs.contains("990 beyond the limit"), "{logs}");
+    }
+
+    #[test]
+    fn a_clean_set_logs_nothing() {
+        let document = serde_json::to_vec(&json!({ "keys": [ed_jwk("a")] })).unwrap();
+        assert_eq!(logged_by(|| drop(parse_jwks(&document, 10))), "");
+    }
+
+    #[test]
+    fn errors_never_repeat_the_document() {
+        for (document, expected) in [
+            (
+                &br#"{"keys":"AKIA-internal-value"}"#[..],
+                JwksError::NotAKeySet,
+            ),
+            (
+                br#"{"keys":[{"kty":"AKIA-internal-value"}]}"#,
+                JwksError::NoUsableKey,
+            ),
+            (br#"{"AKIA-internal-value":1}"#, JwksError::NotAKeySet),
+            (br#"AKIA-internal-value"#, JwksError::NotJson),
+            (br#"{"keys":[], "AKIA-internal-value"#, JwksError::NotJson),
+        ] {
+            let mut error = None;
+            let logs = logged_by(|| error = parse_jwks(document, 100).err());
+            let error = error.unwrap();
+            assert_eq!(error, expected);
+            for text in [error.to_string(), format!("{error:?}"), logs] {
+                assert!(!text.contains("AKIA"), "{text}");
+            }
+        }
     }
 }

@@ -21,6 +21,8 @@ mod operations;
 pub use operations::*;
 mod readiness_and_secrets;
 pub use readiness_and_secrets::*;
+mod forged_keys;
+pub use forged_keys::*;
 
 /// A provider publishing the standard keys, and a sample trusting it through discovery.
 pub struct Remote {

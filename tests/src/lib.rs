@@ -85,6 +85,10 @@ macro_rules! suite {
             issuer_with_credentials_refused,
             key_set_url_credentials_never_shown,
             key_set_timings_bounded,
+            small_order_ed25519_keys_never_verify,
+            only_small_order_ed25519_keys_is_no_key_set,
+            skipped_keys_logged_in_bounded_lines,
+            key_set_content_never_echoed,
         );
     };
     (@cases $bin:expr; $($case:ident),+ $(,)?) => {
