@@ -19,6 +19,10 @@ mod key_store_hardening;
 pub use key_store_hardening::*;
 mod operations;
 pub use operations::*;
+mod request_targets;
+pub use request_targets::*;
+mod hosts;
+pub use hosts::*;
 
 /// A provider publishing the standard keys, and a sample trusting it through discovery.
 pub struct Remote {

@@ -80,6 +80,15 @@ macro_rules! suite {
             metrics_off,
             json_logs,
             log_format_errors,
+            authority_form_target_refused,
+            asterisk_form_target_refused,
+            relative_path_target_refused,
+            absolute_form_target_routed_by_path,
+            unlisted_host_refused,
+            absolute_form_authority_is_the_host,
+            forwarded_proto_last_value_decides,
+            force_https_without_allowed_hosts_is_warned,
+            allowed_hosts_startup_errors,
         );
     };
     (@cases $bin:expr; $($case:ident),+ $(,)?) => {
