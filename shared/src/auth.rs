@@ -143,7 +143,9 @@ impl Auth {
             if let Some(allowed) = &inner.allowed_hosts
                 && !host.is_some_and(|host| allowed.allows(host))
             {
-                return Err(AuthError::BadRequest("the request's host is not served here"));
+                return Err(AuthError::BadRequest(
+                    "the request's host is not served here",
+                ));
             }
             if inner.force_https && !forwarded_https(request.header_values("x-forwarded-proto")) {
                 let location = redirect_target(host, request.path_and_query())
@@ -480,7 +482,10 @@ mod tests {
             .build()
             .unwrap();
         let request = request.body(()).unwrap();
-        auth.gate(&crate::HttpRequestHead::new(request.headers(), request.uri()))
+        auth.gate(&crate::HttpRequestHead::new(
+            request.headers(),
+            request.uri(),
+        ))
     }
 
     fn get(target: &str, host: &str) -> http::request::Builder {
@@ -509,7 +514,8 @@ mod tests {
                 .force_https(true)
                 .shared_secret(SharedSecret::new("s3cret").unwrap())
         };
-        let refused = |result: Result<(), AuthError>| matches!(result, Err(AuthError::BadRequest(_)));
+        let refused =
+            |result: Result<(), AuthError>| matches!(result, Err(AuthError::BadRequest(_)));
         assert!(refused(gate(hosts, get("/x", "evil.example"))));
         assert!(refused(gate(hosts, http::Request::get("/x"))));
         assert!(refused(gate(

@@ -74,8 +74,7 @@ impl AllowedHost {
 
     /// Whether a request's host (the raw authority or `Host` value) is this entry.
     pub fn matches(&self, request_host: &[u8]) -> bool {
-        let Some((host, port)) = std::str::from_utf8(request_host).ok().and_then(split_port)
-        else {
+        let Some((host, port)) = std::str::from_utf8(request_host).ok().and_then(split_port) else {
             return false;
         };
         // A port the request names must be a port, whether or not the entry names one.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use url::Url;
 
 use api_auth::{
-    AllowedHost, Algorithm, ApiKeys, Auth, AuthBuilder, BuildError, DevIssuer, Issuer,
+    Algorithm, AllowedHost, ApiKeys, Auth, AuthBuilder, BuildError, DevIssuer, Issuer,
     KeySetPolicy, MAX_REFRESH_JITTER_PERCENT, SharedSecret,
 };
 
@@ -570,7 +570,13 @@ mod tests {
         let c = config(&[("ALLOWED_HOSTS", " api.example , [::1]:8443,10.0.0.7")]).unwrap();
         assert_eq!(
             c.allowed_hosts.as_deref(),
-            Some(&["api.example".to_owned(), "[::1]:8443".into(), "10.0.0.7".into()][..])
+            Some(
+                &[
+                    "api.example".to_owned(),
+                    "[::1]:8443".into(),
+                    "10.0.0.7".into()
+                ][..]
+            )
         );
     }
 

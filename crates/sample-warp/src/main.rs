@@ -219,12 +219,10 @@ fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Infallible> + C
         .recover(recover)
         .unify();
     // Every response is counted, refusals included.
-    target()
-        .and(gated)
-        .map(|target: Uri, response: Response| {
-            metrics::record_request(metrics::route(target.path()), response.status().as_u16());
-            response
-        })
+    target().and(gated).map(|target: Uri, response: Response| {
+        metrics::record_request(metrics::route(target.path()), response.status().as_u16());
+        response
+    })
 }
 
 /// Answers every rejection: refusals with the contract's response, the rest with a JSON 4xx.

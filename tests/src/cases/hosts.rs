@@ -114,7 +114,10 @@ pub async fn absolute_form_authority_is_the_host(bin: &str) {
     let listed = Sample::start(bin, &[("ALLOWED_HOSTS", "good.example")]).await;
     let answer = raw_get(&listed, "http://good.example/public", "evil.example", "").await;
     if rocket {
-        assert_eq!(answer.status, 400, "Rocket: Host evil.example is not listed");
+        assert_eq!(
+            answer.status, 400,
+            "Rocket: Host evil.example is not listed"
+        );
     } else {
         assert_eq!(
             answer.status,
@@ -150,7 +153,10 @@ pub async fn absolute_form_authority_is_the_host(bin: &str) {
     .await;
     let answer = raw_get(&closed, "http://good.example/public", "evil.example", "").await;
     if rocket {
-        assert_eq!(answer.status, 400, "Rocket: Host evil.example is not listed");
+        assert_eq!(
+            answer.status, 400,
+            "Rocket: Host evil.example is not listed"
+        );
     } else {
         assert_eq!(answer.status, 308);
         assert_eq!(
@@ -207,11 +213,7 @@ pub async fn force_https_without_allowed_hosts_is_warned(bin: &str) {
     assert!(logs.contains("FORCE_HTTPS"), "{logs}");
     assert!(logs.contains("open redirect"), "{logs}");
 
-    let closed = Sample::start(
-        bin,
-        &[("FORCE_HTTPS", "1"), ("ALLOWED_HOSTS", "127.0.0.1")],
-    )
-    .await;
+    let closed = Sample::start(bin, &[("FORCE_HTTPS", "1"), ("ALLOWED_HOSTS", "127.0.0.1")]).await;
     // A refusal is logged after every start-up line, so once it is there, a warning would be.
     let refused = closed
         .get("/protected", &[("x-forwarded-proto", "https")])
