@@ -14,7 +14,8 @@ use crate::claims::Claims;
 #[cfg(feature = "dev-issuer")]
 use crate::dev_issuer::DevIssuer;
 use crate::error::{AuthError, TokenError};
-use crate::https::redirect_target;
+use crate::hosts::AllowedHosts;
+use crate::https::{forwarded_https, redirect_target};
 use crate::key_store::{KeySetStatus, KeyStore};
 use crate::metrics;
 use crate::request::RequestHead;
@@ -38,6 +39,7 @@ pub(crate) struct Settings {
     pub(crate) cache: Option<Arc<TokenCache>>,
     pub(crate) api_keys: Option<ApiKeys>,
     pub(crate) shared_secret: Option<SharedSecret>,
+    pub(crate) allowed_hosts: Option<AllowedHosts>,
     pub(crate) force_https: bool,
     pub(crate) ungated_paths: Vec<String>,
     pub(crate) token_metrics: metrics::TokenMetrics,
@@ -113,29 +115,48 @@ impl Auth {
         self.inner.dev.as_ref()
     }
 
-    /// The gates every request passes first, but on the [ungated
-    /// paths](crate::AuthBuilder::ungated_paths): the HTTPS redirect, then the shared secret.
+    /// The gates every request passes first. A request target that is not a path (authority
+    /// form `example.com:80`, asterisk form `*`, `public`) is refused with `400
+    /// invalid_request` on any path; then, but on the [ungated
+    /// paths](crate::AuthBuilder::ungated_paths), the [allowed
+    /// hosts](crate::AuthBuilder::allowed_hosts), the HTTPS redirect, then the shared secret.
     pub fn gate(&self, request: &impl RequestHead) -> Result<(), AuthError> {
-        if self.inner.ungated_paths.iter().any(|p| p == request.path()) {
+        let path = request.path();
+        // Every route is a path; an absolute-form target has been reduced to its path by the
+        // adapter (RFC 9112 §3.2), so anything else cannot name a route.
+        if !path.starts_with('/') {
+            return log_refusal(
+                path,
+                Err(AuthError::BadRequest("the request target is not a path")),
+            );
+        }
+        if self.inner.ungated_paths.iter().any(|p| p == path) {
             return Ok(());
         }
         let result = self.check_gates(request);
-        log_refusal(request.path(), result)
+        log_refusal(path, result)
     }
 
     fn check_gates(&self, request: &impl RequestHead) -> Result<(), AuthError> {
-        if self.inner.force_https {
-            let proto = request.header_values("x-forwarded-proto").next();
+        let inner = &*self.inner;
+        if inner.allowed_hosts.is_some() || inner.force_https {
             let host = request
-                .single_header("host")
+                .host()
                 .map_err(|_| AuthError::BadRequest("more than one Host header"))?;
-            if let Some(location) = redirect_target(proto, host, request.path_and_query())
-                .map_err(AuthError::BadRequest)?
+            if let Some(allowed) = &inner.allowed_hosts
+                && !host.is_some_and(|host| allowed.allows(host))
             {
+                return Err(AuthError::BadRequest(
+                    "the request's host is not served here",
+                ));
+            }
+            if inner.force_https && !forwarded_https(request.header_values("x-forwarded-proto")) {
+                let location = redirect_target(host, request.path_and_query())
+                    .map_err(AuthError::BadRequest)?;
                 return Err(AuthError::HttpsRequired(location));
             }
         }
-        if let Some(secret) = &self.inner.shared_secret {
+        if let Some(secret) = &inner.shared_secret {
             match request.single_header("x-shared-secret") {
                 Ok(Some(value)) if secret.matches(value) => {}
                 _ => return Err(AuthError::InvalidSharedSecret),
@@ -468,6 +489,94 @@ mod tests {
         }
         let key = EncodingKey::from_secret(&SECRET);
         jsonwebtoken::encode(&Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap()
+    }
+
+    /// The gate of an HS256-only verifier configured by `configure`, on one request.
+    fn gate(
+        configure: impl FnOnce(AuthBuilder) -> AuthBuilder,
+        request: http::request::Builder,
+    ) -> Result<(), AuthError> {
+        let auth = configure(Auth::builder().hs256_secret(SECRET))
+            .ungated_paths(["/healthz"])
+            .build()
+            .unwrap();
+        let request = request.body(()).unwrap();
+        auth.gate(&crate::HttpRequestHead::new(
+            request.headers(),
+            request.uri(),
+        ))
+    }
+
+    fn get(target: &str, host: &str) -> http::request::Builder {
+        http::Request::get(target).header("host", host)
+    }
+
+    #[test]
+    fn targets_that_are_not_paths_are_refused_before_any_gate() {
+        for target in ["example.com:80", "*", "public"] {
+            let request = http::Request::builder()
+                .method("OPTIONS")
+                .uri(target)
+                .header("host", "a.example");
+            let refused = gate(|b| b.force_https(true), request);
+            assert!(
+                matches!(refused, Err(AuthError::BadRequest(_))),
+                "{target}: {refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn hosts_are_checked_first_and_the_target_authority_wins() {
+        let hosts = |b: AuthBuilder| {
+            b.allowed_hosts(["good.example"])
+                .force_https(true)
+                .shared_secret(SharedSecret::new("s3cret").unwrap())
+        };
+        let refused =
+            |result: Result<(), AuthError>| matches!(result, Err(AuthError::BadRequest(_)));
+        assert!(refused(gate(hosts, get("/x", "evil.example"))));
+        assert!(refused(gate(hosts, http::Request::get("/x"))));
+        assert!(refused(gate(
+            hosts,
+            get("http://evil.example/x", "good.example")
+        )));
+        assert!(refused(gate(
+            hosts,
+            get("/x", "good.example").header("host", "good.example")
+        )));
+        assert_eq!(gate(hosts, get("/healthz", "evil.example")), Ok(()));
+        assert_eq!(
+            gate(hosts, get("http://GOOD.example/x?q", "evil.example")),
+            Err(AuthError::HttpsRequired("https://GOOD.example/x?q".into()))
+        );
+        assert_eq!(
+            gate(
+                hosts,
+                get("/x", "good.example:8080").header("x-forwarded-proto", "http, https")
+            ),
+            Err(AuthError::InvalidSharedSecret)
+        );
+    }
+
+    #[test]
+    fn the_redirect_follows_the_target_authority_and_the_last_forwarded_value() {
+        let https = |b: AuthBuilder| b.force_https(true);
+        assert_eq!(
+            gate(https, get("http://good.example/x", "evil.example")),
+            Err(AuthError::HttpsRequired("https://good.example/x".into()))
+        );
+        let proto = |values: &[&str]| {
+            let mut request = get("/x", "a.example");
+            for value in values {
+                request = request.header("x-forwarded-proto", *value);
+            }
+            gate(https, request).is_ok()
+        };
+        assert!(proto(&["http, https"]));
+        assert!(proto(&["https, http", "https"]));
+        assert!(!proto(&["https, http"]));
+        assert!(!proto(&["https", "http"]));
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@ use crate::api_keys::ApiKeys;
 use crate::auth::{Auth, IssuerKeys, Settings};
 #[cfg(feature = "dev-issuer")]
 use crate::dev_issuer::DevIssuer;
+use crate::hosts::AllowedHosts;
 use crate::issuer::{Issuer, KeySource};
 use crate::jwk::{JwksError, KeySet, parse_jwks};
 use crate::key_store::{KeyStore, Location, RemovedKeysHook};
@@ -119,6 +120,18 @@ pub enum BuildError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// An [`allowed_hosts`](AuthBuilder::allowed_hosts) entry that is not `host[:port]`.
+    #[error("allowed host {host:?} {reason}")]
+    InvalidAllowedHost {
+        /// The entry given.
+        host: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// [`allowed_hosts`](AuthBuilder::allowed_hosts) with no entry, which would refuse every
+    /// request.
+    #[error("the list of allowed hosts is empty")]
+    NoAllowedHost,
     /// The HTTP client for remote key sets could not be built.
     #[error("HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
@@ -142,6 +155,7 @@ pub enum BuildError {
 /// | [`hs256_secret`](Self::hs256_secret) | none: HS256 is never accepted |
 /// | [`api_keys`](Self::api_keys) | none: every API key is refused |
 /// | [`shared_secret`](Self::shared_secret) | none: no gate |
+/// | [`allowed_hosts`](Self::allowed_hosts) | none: any host |
 /// | [`force_https`](Self::force_https) | `false` |
 /// | [`ungated_paths`](Self::ungated_paths) | none: the gate applies to every path |
 /// | [`key_set_policy`](Self::key_set_policy) | [`KeySetPolicy::default`] (10 s refetch cooldown, 24 h stale allowance, 2 s / 5 s timeouts, 1 MiB body limit) |
@@ -175,6 +189,7 @@ pub struct AuthBuilder {
     hs256_secret: Option<Vec<u8>>,
     api_keys: Option<ApiKeys>,
     shared_secret: Option<SharedSecret>,
+    allowed_hosts: Option<Vec<String>>,
     force_https: bool,
     ungated_paths: Vec<String>,
     key_set_policy: KeySetPolicy,
@@ -196,6 +211,7 @@ impl Default for AuthBuilder {
             hs256_secret: None,
             api_keys: None,
             shared_secret: None,
+            allowed_hosts: None,
             force_https: false,
             ungated_paths: Vec::new(),
             key_set_policy: KeySetPolicy::default(),
@@ -225,6 +241,7 @@ impl std::fmt::Debug for AuthBuilder {
                 "shared_secret",
                 &self.shared_secret.as_ref().map(|_| "[redacted]"),
             )
+            .field("allowed_hosts", &self.allowed_hosts)
             .field("force_https", &self.force_https)
             .field("key_set_policy", &self.key_set_policy)
             .finish_non_exhaustive()
@@ -287,8 +304,43 @@ impl AuthBuilder {
         self
     }
 
-    /// Whether [`Auth::gate`] redirects plain-HTTP requests (per `X-Forwarded-Proto`) to
-    /// `https://`.
+    /// The hosts the service answers for, each a host name (or IP address) with an optional
+    /// `:port` (see [`AllowedHost`](crate::AllowedHost)). [`Auth::gate`] refuses any other host, before its other
+    /// checks, with `400 invalid_request`; the request's host is the authority of an
+    /// absolute-form target, else `Host` (RFC 9112 §3.2.2). Without this option any host is
+    /// served, and the [HTTPS redirect](Self::force_https) goes to whatever host the client
+    /// names unless a proxy in front fixes `Host`. An invalid entry, or an empty list, is a
+    /// [`BuildError`].
+    ///
+    /// ```
+    /// use api_auth::{Auth, AuthError, BuildError, HttpRequestHead};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let auth = Auth::builder()
+    ///     .hs256_secret([7u8; 32])
+    ///     .allowed_hosts(["api.example.com", "api.internal:8443"])
+    ///     .build()?;
+    /// let request = http::Request::get("/orders").header("host", "API.example.com").body(())?;
+    /// assert_eq!(auth.gate(&HttpRequestHead::new(request.headers(), request.uri())), Ok(()));
+    ///
+    /// let request = http::Request::get("/orders").header("host", "evil.example").body(())?;
+    /// let refused = auth.gate(&HttpRequestHead::new(request.headers(), request.uri()));
+    /// assert_eq!(refused.map_err(|e| e.code()), Err("invalid_request"));
+    ///
+    /// let invalid = Auth::builder().hs256_secret([7u8; 32]).allowed_hosts(["https://api.example.com"]);
+    /// assert!(matches!(invalid.build(), Err(BuildError::InvalidAllowedHost { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn allowed_hosts<H: Into<String>>(mut self, hosts: impl IntoIterator<Item = H>) -> Self {
+        self.allowed_hosts = Some(hosts.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Whether [`Auth::gate`] redirects plain-HTTP requests to `https://` on the request's host
+    /// (see [`allowed_hosts`](Self::allowed_hosts)). A request counts as HTTPS when the last
+    /// value of its last `X-Forwarded-Proto` header is `https`: that is the value the nearest
+    /// proxy wrote, whatever the client sent before it.
     pub fn force_https(mut self, on: bool) -> Self {
         self.force_https = on;
         self
@@ -355,6 +407,11 @@ impl AuthBuilder {
             None => None,
         };
         let algorithms = algorithm_set(self.algorithms.as_deref(), hs256.is_some())?;
+        let allowed_hosts = self
+            .allowed_hosts
+            .as_deref()
+            .map(AllowedHosts::parse)
+            .transpose()?;
         let cache = (self.token_cache_size > 0)
             .then(|| Arc::new(TokenCache::new(self.token_cache_size, leeway_secs)));
         let sources = self.key_sources()?;
@@ -398,6 +455,7 @@ impl AuthBuilder {
             cache,
             api_keys: self.api_keys,
             shared_secret: self.shared_secret,
+            allowed_hosts,
             force_https: self.force_https,
             ungated_paths: self.ungated_paths,
             token_metrics: crate::metrics::TokenMetrics::resolve(),

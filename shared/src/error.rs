@@ -151,7 +151,8 @@ pub enum AuthError {
         /// Seconds after which a retry may succeed.
         retry_after_secs: u64,
     },
-    /// A request body that cannot be used (development issuer only).
+    /// A request that cannot be served as sent: a request target that is not a path, a host
+    /// that is missing, repeated or not allowed, or (development issuer) an unusable body.
     #[error("invalid request: {0}")]
     BadRequest(&'static str),
 }

@@ -87,6 +87,7 @@ mod credential_error;
 #[cfg(feature = "dev-issuer")]
 mod dev_issuer;
 mod error;
+mod hosts;
 mod https;
 mod issuer;
 mod jwk;
@@ -113,6 +114,7 @@ pub use credential_error::CredentialError;
 #[cfg(feature = "dev-issuer")]
 pub use dev_issuer::{DevIssuer, DevIssuerError, DevKeyType};
 pub use error::{AuthError, TokenError};
+pub use hosts::AllowedHost;
 pub use issuer::{Issuer, KeySource, PemKey};
 pub use jwk::{JwksError, KeySet, parse_jwks};
 pub use key_store::KeySetStatus;

@@ -55,6 +55,23 @@ pub trait RequestHead {
     /// The path with its query string, as the client sent it.
     fn path_and_query(&self) -> &str;
 
+    /// The authority of an absolute-form request target (`GET http://api.example.com/x`), if
+    /// the request has one. The default says it has none: an adapter whose framework keeps
+    /// only the path and query of the target cannot tell, and then `Host` decides.
+    fn target_authority(&self) -> Option<&str> {
+        None
+    }
+
+    /// The request's host: the authority of an absolute-form target, which RFC 9112 §3.2.2
+    /// makes the host whatever `Host` says, else the only `Host` header; an error when `Host`
+    /// appears more than once.
+    fn host(&self) -> Result<Option<&[u8]>, RepeatedHeader> {
+        match self.target_authority() {
+            Some(authority) => Ok(Some(authority.as_bytes())),
+            None => self.single_header("host"),
+        }
+    }
+
     /// The only value of header `name`; an error when it appears more than once.
     fn single_header(&self, name: &str) -> Result<Option<&[u8]>, RepeatedHeader> {
         let mut values = self.header_values(name);
@@ -89,6 +106,14 @@ pub struct RepeatedHeader;
 /// assert_eq!(head.path(), "/orders");
 /// assert_eq!(head.path_and_query(), "/orders?page=2");
 /// assert_eq!(auth.bearer_token(&head)?, "eyJhbGciOiJFZERTQSJ9.e30.c2ln");
+///
+/// // An absolute-form target names the host, whatever `Host` says (RFC 9112 §3.2.2).
+/// let absolute = http::Request::get("http://api.example.com/orders")
+///     .header("host", "elsewhere.example")
+///     .body(())?;
+/// let head = HttpRequestHead::new(absolute.headers(), absolute.uri());
+/// assert_eq!(head.path(), "/orders");
+/// assert_eq!(head.host()?, Some(&b"api.example.com"[..]));
 ///
 /// let basic = http::Request::get("/orders")
 ///     .header("authorization", "Basic YWxpY2U6c2VjcmV0")
@@ -127,5 +152,9 @@ impl RequestHead for HttpRequestHead<'_> {
         self.uri
             .path_and_query()
             .map_or("/", http::uri::PathAndQuery::as_str)
+    }
+
+    fn target_authority(&self) -> Option<&str> {
+        self.uri.authority().map(http::uri::Authority::as_str)
     }
 }

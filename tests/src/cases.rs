@@ -23,6 +23,10 @@ mod readiness_and_secrets;
 pub use readiness_and_secrets::*;
 mod forged_keys;
 pub use forged_keys::*;
+mod request_targets;
+pub use request_targets::*;
+mod hosts;
+pub use hosts::*;
 
 /// A provider publishing the standard keys, and a sample trusting it through discovery.
 pub struct Remote {

@@ -89,6 +89,15 @@ macro_rules! suite {
             only_small_order_ed25519_keys_is_no_key_set,
             skipped_keys_logged_in_bounded_lines,
             key_set_content_never_echoed,
+            authority_form_target_refused,
+            asterisk_form_target_refused,
+            relative_path_target_refused,
+            absolute_form_target_routed_by_path,
+            unlisted_host_refused,
+            absolute_form_authority_is_the_host,
+            forwarded_proto_last_value_decides,
+            force_https_without_allowed_hosts_is_warned,
+            allowed_hosts_startup_errors,
         );
     };
     (@cases $bin:expr; $($case:ident),+ $(,)?) => {

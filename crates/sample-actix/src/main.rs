@@ -68,6 +68,10 @@ impl api_auth::RequestHead for Head<'_> {
     fn path_and_query(&self) -> &str {
         self.0.uri.path_and_query().map_or("/", |pq| pq.as_str())
     }
+
+    fn target_authority(&self) -> Option<&str> {
+        self.0.uri.authority().map(|authority| authority.as_str())
+    }
 }
 
 /// A refusal, answered with the contract's status, challenge and body.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use url::Url;
 
 use api_auth::{
-    Algorithm, ApiKeys, Auth, AuthBuilder, DevIssuer, Issuer, KeySetPolicy,
-    MAX_REFRESH_JITTER_PERCENT, SharedSecret,
+    Algorithm, AllowedHost, ApiKeys, Auth, AuthBuilder, BuildError, DevIssuer, Issuer,
+    KeySetPolicy, MAX_REFRESH_JITTER_PERCENT, SharedSecret,
 };
 
 /// A configuration value that cannot be used; the message names the variable and never
@@ -83,6 +83,8 @@ pub struct Config {
     pub shared_secret: Option<SharedSecret>,
     /// `FORCE_HTTPS`: redirect plain-HTTP requests.
     pub force_https: bool,
+    /// `ALLOWED_HOSTS`: the hosts served, each `host[:port]` (`None`: any host).
+    pub allowed_hosts: Option<Vec<String>>,
     /// Key set caching (`AUTH_JWKS_*`).
     pub key_set: KeySetPolicy,
     /// `AUTH_TOKEN_CACHE_SIZE`: verified tokens remembered (`0` disables the cache).
@@ -111,6 +113,7 @@ impl fmt::Debug for Config {
                 &self.shared_secret.as_ref().map(|_| "[redacted]"),
             )
             .field("force_https", &self.force_https)
+            .field("allowed_hosts", &self.allowed_hosts)
             .field("key_set", &self.key_set)
             .field("token_cache_size", &self.token_cache_size)
             .finish()
@@ -229,6 +232,9 @@ impl Config {
             Some("1" | "true" | "yes" | "on") => true,
             Some(_) => return Err(ConfigError::new("FORCE_HTTPS", "expected 1 or 0")),
         };
+        let allowed_hosts = get("ALLOWED_HOSTS")?
+            .map(|list| parse_allowed_hosts(&list))
+            .transpose()?;
 
         let defaults = KeySetPolicy::default();
         let secs = |name: &'static str, default: Duration| {
@@ -267,6 +273,12 @@ impl Config {
                 "AUTH_AUDIENCE is not set: any token of the issuer, for any API, is accepted"
             );
         }
+        if force_https && allowed_hosts.is_none() {
+            tracing::warn!(
+                "FORCE_HTTPS is set without ALLOWED_HOSTS: redirects go to whatever host the \
+                 client names, an open redirect unless a proxy in front fixes the Host header"
+            );
+        }
 
         Ok(Self {
             host,
@@ -280,6 +292,7 @@ impl Config {
             api_keys,
             shared_secret,
             force_https,
+            allowed_hosts,
             key_set,
             token_cache_size,
             max_token_bytes: 8 * 1024,
@@ -322,12 +335,20 @@ impl Config {
         if let Some(secret) = &self.shared_secret {
             builder = builder.shared_secret(secret.clone());
         }
+        if let Some(hosts) = &self.allowed_hosts {
+            builder = builder.allowed_hosts(hosts.iter().cloned());
+        }
         let mut api_keys = self.api_keys.clone();
         let var = match &self.key_source {
             KeySource::JwksUrl(_) => "AUTH_JWKS_URL",
             KeySource::Development | KeySource::Discovery => "AUTH_ISSUER",
         };
-        let invalid = |e: api_auth::BuildError| ConfigError::new(var, e.to_string());
+        let invalid = |e: BuildError| match e {
+            BuildError::InvalidAllowedHost { .. } | BuildError::NoAllowedHost => {
+                ConfigError::new("ALLOWED_HOSTS", e.to_string())
+            }
+            e => ConfigError::new(var, e.to_string()),
+        };
         builder = match (&self.key_source, self.issuers.as_slice()) {
             (KeySource::Development, _) => self.development(builder, base_url, &mut api_keys)?,
             (KeySource::JwksUrl(url), []) => {
@@ -413,6 +434,24 @@ fn parse_issuers(list: &str) -> Result<Vec<String>, ConfigError> {
         issuers.push(entry.to_owned());
     }
     Ok(issuers)
+}
+
+/// `ALLOWED_HOSTS`: comma-separated `host[:port]` entries, each checked by the library's own
+/// rules ([`AllowedHost`]) now, so that a bad entry stops start-up before the port is bound.
+fn parse_allowed_hosts(list: &str) -> Result<Vec<String>, ConfigError> {
+    const VAR: &str = "ALLOWED_HOSTS";
+    let mut hosts = Vec::new();
+    for (index, entry) in list.split(',').map(str::trim).enumerate() {
+        if entry.is_empty() {
+            return Err(ConfigError::new(
+                VAR,
+                format!("entry {} of the list is empty", index + 1),
+            ));
+        }
+        AllowedHost::parse(entry).map_err(|e| ConfigError::new(VAR, e.to_string()))?;
+        hosts.push(entry.to_owned());
+    }
+    Ok(hosts)
 }
 
 fn parse_http_url(value: &str, var: &'static str) -> Result<Url, ConfigError> {
@@ -538,10 +577,31 @@ mod tests {
             ("API_KEYS", "alice: key-a"),
             ("AUTH_DEV_MODE", "yes"),
             ("AUTH_DEV_MODE", "2"),
+            ("ALLOWED_HOSTS", "https://api.example"),
+            ("ALLOWED_HOSTS", "api.example/v1"),
+            ("ALLOWED_HOSTS", "api.example:99999"),
+            ("ALLOWED_HOSTS", "api.example,,b.example"),
+            ("ALLOWED_HOSTS", "api.example,"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");
         }
+    }
+
+    #[test]
+    fn allowed_hosts_are_a_list_of_host_and_port() {
+        assert_eq!(config(&[]).unwrap().allowed_hosts, None);
+        let c = config(&[("ALLOWED_HOSTS", " api.example , [::1]:8443,10.0.0.7")]).unwrap();
+        assert_eq!(
+            c.allowed_hosts.as_deref(),
+            Some(
+                &[
+                    "api.example".to_owned(),
+                    "[::1]:8443".into(),
+                    "10.0.0.7".into()
+                ][..]
+            )
+        );
     }
 
     #[test]
@@ -577,6 +637,7 @@ mod tests {
             "SHARED_SECRET",
             "FORCE_HTTPS",
             "AUTH_DEV_MODE",
+            "ALLOWED_HOSTS",
         ] {
             for blank in ["", " ", "\t"] {
                 let err = config(&[(var, blank)]).unwrap_err();

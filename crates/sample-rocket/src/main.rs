@@ -236,8 +236,10 @@ fn head_bytes(request: &Request<'_>, target: &str) -> usize {
     })
 }
 
-/// The head limit first, then HTTPS redirect and shared secret (`/healthz` exempt), then
-/// the exact path.
+/// The head limit first, then the request target, allowed hosts, HTTPS redirect and shared
+/// secret (`/healthz`, `/readyz` and `/metrics` exempt but for the target), then the exact
+/// path. Rocket keeps only the path and query of an absolute-form target, so here `Host` is
+/// the request's host whatever the target names.
 fn check_gate(request: &Request<'_>) -> Result<(), Reply> {
     let head = Head::new(request);
     if head_bytes(request, head.path_and_query()) > MAX_HEAD_BYTES {
@@ -395,10 +397,17 @@ fn answer(request: &Request<'_>, fallback: impl FnOnce() -> Reply) -> Json {
     if let Some(reply) = &request.local_cache(|| Stash(None)).0 {
         return Json(reply.clone());
     }
-    if !request.local_cache(|| Gated(false)).0
-        && let Err(reply) = check_gate(request)
-    {
-        return Json(reply);
+    if !request.local_cache(|| Gated(false)).0 {
+        // Rocket keeps the path of a request with an unknown method (`FOO /public`), which
+        // then passes the gate like any other, but stands `/` in for a target it cannot read
+        // (`GET example.com:80`): that one is refused like any target that is not a path,
+        // before the gate, which would take it for `/`.
+        if request.uri().path().as_str() == "/" {
+            return Json(routes::bad_request());
+        }
+        if let Err(reply) = check_gate(request) {
+            return Json(reply);
+        }
     }
     Json(fallback())
 }

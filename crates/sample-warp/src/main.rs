@@ -10,7 +10,10 @@
 //!
 //! `warp::serve` does not expose hyper's connection limits, so the filter is served through
 //! [`sample_kit::http1::serve`], which bounds request heads and the time a client may take to
-//! send them.
+//! send them. warp's filters hand out the path and query but not the request target (whose
+//! absolute form names the host), and `warp::path::full` panics on a target without a path
+//! (`GET example.com:80`), so [`main`] puts the whole [`Target`] in the request's extensions
+//! and every filter here reads the target from there.
 
 use std::convert::Infallible;
 use std::future::ready;
@@ -19,9 +22,9 @@ use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply, RequestHead};
 use hyper_util::service::TowerToHyperService;
 use sample_kit::{http1, metrics, routes, server};
 use warp::Filter;
-use warp::http::{HeaderMap, HeaderValue, Method};
-use warp::hyper::body::Bytes;
-use warp::path::FullPath;
+use warp::http::{HeaderMap, HeaderValue, Method, Request, Uri};
+use warp::hyper::body::{Bytes, Incoming};
+use warp::hyper::service::{Service, service_fn};
 use warp::reject::{LengthRequired, PayloadTooLarge, Reject, Rejection};
 use warp::reply::Response;
 
@@ -44,11 +47,20 @@ fn refuse(error: AuthError) -> Rejection {
     warp::reject::custom(Refused(error))
 }
 
-/// What the checks read from a request: its headers and its target (path and query).
+/// The request target exactly as hyper parsed it, put in the request's extensions by [`main`].
+#[derive(Clone)]
+struct Target(Uri);
+
+/// The request's [`Target`] (a target of `/` if it were missing, which [`main`] rules out).
+fn target() -> impl Filter<Extract = (Uri,), Error = Infallible> + Copy {
+    warp::ext::optional::<Target>()
+        .map(|target: Option<Target>| target.map_or_else(|| Uri::from_static("/"), |t| t.0))
+}
+
+/// What the checks read from a request: its headers and its target.
 struct Head {
     headers: HeaderMap,
-    target: String,
-    path_len: usize,
+    target: Uri,
 }
 
 impl RequestHead for Head {
@@ -57,36 +69,23 @@ impl RequestHead for Head {
     }
 
     fn path(&self) -> &str {
-        self.target.get(..self.path_len).unwrap_or(&self.target)
+        self.target.path()
     }
 
     fn path_and_query(&self) -> &str {
-        &self.target
+        self.target.path_and_query().map_or("/", |pq| pq.as_str())
+    }
+
+    fn target_authority(&self) -> Option<&str> {
+        self.target.authority().map(|authority| authority.as_str())
     }
 }
 
-/// Extracts the request's [`Head`]; warp hands out the path and query, not the URI.
+/// Extracts the request's [`Head`].
 fn head() -> impl Filter<Extract = (Head,), Error = Infallible> + Clone {
-    let query = warp::query::raw()
-        .map(Some)
-        .or(warp::any().map(|| None))
-        .unify();
     warp::header::headers_cloned()
-        .and(warp::path::full())
-        .and(query)
-        .map(|headers, path: FullPath, query: Option<String>| {
-            let mut target = path.as_str().to_owned();
-            let path_len = target.len();
-            if let Some(query) = query {
-                target.push('?');
-                target.push_str(&query);
-            }
-            Head {
-                headers,
-                target,
-                path_len,
-            }
-        })
+        .and(target())
+        .map(|headers, target| Head { headers, target })
 }
 
 /// HTTPS redirect, then shared secret, in front of every route (`/healthz` excepted); then
@@ -148,10 +147,10 @@ fn route(
     path: &'static str,
     methods: &'static [Method],
 ) -> impl Filter<Extract = (), Error = Rejection> + Copy {
-    warp::path::full()
+    target()
         .and(warp::method())
-        .and_then(move |full: FullPath, method: Method| {
-            ready(if full.as_str() != path {
+        .and_then(move |target: Uri, method: Method| {
+            ready(if target.path() != path {
                 Err(warp::reject::not_found())
             } else if methods.contains(&method) {
                 Ok(())
@@ -220,12 +219,10 @@ fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Infallible> + C
         .recover(recover)
         .unify();
     // Every response is counted, refusals included.
-    warp::path::full()
-        .and(gated)
-        .map(|path: FullPath, response: Response| {
-            metrics::record_request(metrics::route(path.as_str()), response.status().as_u16());
-            response
-        })
+    target().and(gated).map(|target: Uri, response: Response| {
+        metrics::record_request(metrics::route(target.path()), response.status().as_u16());
+        response
+    })
 }
 
 /// Answers every rejection: refusals with the contract's response, the rest with a JSON 4xx.
@@ -254,5 +251,12 @@ async fn main() {
     let (auth, listener) = server::start(8004);
     let listener =
         tokio::net::TcpListener::from_std(listener).unwrap_or_else(|e| server::exit_with(e));
-    http1::serve(listener, TowerToHyperService::new(warp::service(app(auth)))).await;
+    let filter = TowerToHyperService::new(warp::service(app(auth)));
+    // The request target goes into the extensions before warp sees the request (see above).
+    let service = service_fn(move |mut request: Request<Incoming>| {
+        let target = Target(request.uri().clone());
+        request.extensions_mut().insert(target);
+        filter.call(request)
+    });
+    http1::serve(listener, service).await;
 }

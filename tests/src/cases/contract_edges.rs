@@ -13,15 +13,18 @@ use crate::sample::Sample;
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// An answer read off a raw connection.
-struct RawAnswer {
-    status: u16,
-    head: Vec<u8>,
-    body: Vec<u8>,
+pub(crate) struct RawAnswer {
+    /// The status code of the status line.
+    pub(crate) status: u16,
+    /// The status line and headers.
+    pub(crate) head: Vec<u8>,
+    /// The body, as far as `Content-Length` announced it.
+    pub(crate) body: Vec<u8>,
 }
 
 impl RawAnswer {
     /// The raw value of header `name` (lower case), if present.
-    fn header(&self, name: &str) -> Option<&[u8]> {
+    pub(crate) fn header(&self, name: &str) -> Option<&[u8]> {
         self.head.split(|&b| b == b'\n').skip(1).find_map(|line| {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let colon = line.iter().position(|&b| b == b':')?;
@@ -33,7 +36,7 @@ impl RawAnswer {
     }
 
     /// The `error` code of a JSON body.
-    fn error(&self) -> String {
+    pub(crate) fn error(&self) -> String {
         serde_json::from_slice::<serde_json::Value>(&self.body)
             .ok()
             .and_then(|v| v["error"].as_str().map(str::to_owned))
@@ -43,7 +46,7 @@ impl RawAnswer {
 
 /// Writes `request` on a fresh connection to `authority` and reads the answer: its head, then
 /// as much body as its `Content-Length` announces (or until the server closes).
-async fn exchange(authority: &str, request: &[u8]) -> RawAnswer {
+pub(crate) async fn exchange(authority: &str, request: &[u8]) -> RawAnswer {
     let read = async {
         let mut stream = tokio::net::TcpStream::connect(authority)
             .await
@@ -97,7 +100,7 @@ async fn raw_get(authority: &str, path: &[u8], headers: &str) -> RawAnswer {
 }
 
 /// Waits until the sample's logs contain `needle` (they are collected as they are written).
-async fn wait_logs(s: &Sample, needle: &str) -> String {
+pub(crate) async fn wait_logs(s: &Sample, needle: &str) -> String {
     for _ in 0..200 {
         let logs = s.logs();
         if logs.contains(needle) {
