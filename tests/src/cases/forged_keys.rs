@@ -120,7 +120,7 @@ async fn sample_on(bin: &str, idp: &Idp) -> Sample {
             ("AUTH_JWKS_URL", url.as_str()),
             ("AUTH_ISSUER", issuer.as_str()),
             ("AUTH_JWKS_COOLDOWN_SECS", "1"),
-            ("AUTH_JWKS_MIN_TTL_SECS", "1"),
+            ("AUTH_JWKS_MIN_TTL_SECS", "10"),
         ],
     )
     .await
