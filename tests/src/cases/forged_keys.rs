@@ -8,12 +8,14 @@
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use super::{assert_granted, assert_invalid_token, claims, claims_with};
 use crate::idp::{Idp, jwks_of};
 use crate::keys::{b64, keys, mint};
-use crate::sample::{Resp, Sample};
+use crate::sample::Sample;
 
 /// Every small-order Ed25519 point as a JWK `x`: the eight torsion points canonically
 /// encoded, then the non-canonical encodings of the same points (`y` >= p, or the sign bit
@@ -79,11 +81,9 @@ fn small_order_jwk(kid: &str, x: &str) -> Value {
 /// try is a forgery that works unless the key is refused; where none does (the non-canonical
 /// encodings, which the backend cannot decode), the first `jti`s are taken.
 fn forged_admin_tokens(kid: &str, x: &str, issuer: &str) -> Vec<String> {
-    let point = base64::Engine::decode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        x.as_bytes(),
-    )
-    .expect("the test vector is base64url");
+    let point = URL_SAFE_NO_PAD
+        .decode(x)
+        .expect("the test vector is base64url");
     let backend = UnparsedPublicKey::new(&ED25519, point);
     let signature = forged_signature();
     let header = json!({ "alg": "EdDSA", "kid": kid, "typ": "JWT" });
@@ -272,7 +272,7 @@ pub async fn key_set_content_never_echoed(bin: &str) {
     let idp = Idp::start(json!({ "keys": SECRET })).await;
     let iss = idp.issuer();
     let sample = sample_on(bin, &idp).await;
-    let resp: Resp = sample
+    let resp = sample
         .get_bearer("/protected", &mint(&keys().rsa, &claims(&iss)))
         .await;
     assert_eq!(resp.status, 503, "{}", resp.text);
