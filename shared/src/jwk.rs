@@ -470,7 +470,7 @@ fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), Unusable> {
 
 /// Checks an Ed25519 public key `A` as RFC 8032 §5.1.3 decodes it, and refuses the eight
 /// points of small order, which verify forged signatures (see the module documentation).
-fn check_ed25519_point(encoded: &[u8; 32]) -> Result<(), Unusable> {
+pub(crate) fn check_ed25519_point(encoded: &[u8; 32]) -> Result<(), Unusable> {
     let encoded = CompressedEdwardsY(*encoded);
     // `decompress` is lenient: it reduces y modulo p and takes the sign bit of x = 0. The
     // encoding is canonical exactly when compressing the point gives the same bytes back.

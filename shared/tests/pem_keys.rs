@@ -19,10 +19,15 @@ fn ed25519() -> Ed25519KeyPair {
 
 /// The key's public half as a PEM `PUBLIC KEY` (SubjectPublicKeyInfo, RFC 8410).
 fn public_pem(key: &Ed25519KeyPair) -> String {
+    point_pem(key.public_key().as_ref())
+}
+
+/// An Ed25519 point as a PEM `PUBLIC KEY`.
+fn point_pem(point: &[u8]) -> String {
     let mut der = vec![
         0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
     ];
-    der.extend_from_slice(key.public_key().as_ref());
+    der.extend_from_slice(point);
     format!(
         "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
         STANDARD.encode(der)
@@ -84,4 +89,25 @@ fn a_pem_of_another_key_type_is_a_build_error() {
         .build()
         .unwrap_err();
     assert!(matches!(err, BuildError::Pem { .. }), "{err}");
+}
+
+#[test]
+fn a_small_order_or_non_canonical_ed25519_pem_is_a_build_error() {
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    // y = p + 1 (p = 2^255 - 19): a non-canonical encoding of the identity.
+    let mut non_canonical = [0xffu8; 32];
+    non_canonical[0] = 0xee;
+    non_canonical[31] = 0x7f;
+    for point in [identity, [0u8; 32], non_canonical] {
+        let pem = point_pem(&point);
+        let err = Auth::builder()
+            .issuer(Issuer::new(ISSUER, KeySource::pem(Algorithm::EdDSA, pem)).expect("issuer"))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(err, BuildError::Pem { index: 0, .. }),
+            "{point:?}: {err}"
+        );
+    }
 }
