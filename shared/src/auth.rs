@@ -127,7 +127,9 @@ impl Auth {
         if !path.starts_with('/') {
             return log_refusal(
                 path,
-                Err(AuthError::BadRequest("the request target is not a path")),
+                Err(AuthError::MalformedRequest(
+                    "the request target is not a path",
+                )),
             );
         }
         if self.inner.ungated_paths.iter().any(|p| p == path) {
@@ -142,17 +144,17 @@ impl Auth {
         if inner.allowed_hosts.is_some() || inner.force_https {
             let host = request
                 .host()
-                .map_err(|_| AuthError::BadRequest("more than one Host header"))?;
+                .map_err(|_| AuthError::MalformedRequest("more than one Host header"))?;
             if let Some(allowed) = &inner.allowed_hosts
                 && !host.is_some_and(|host| allowed.allows(host))
             {
-                return Err(AuthError::BadRequest(
+                return Err(AuthError::MalformedRequest(
                     "the request's host is not served here",
                 ));
             }
             if inner.force_https && !forwarded_https(request.header_values("x-forwarded-proto")) {
                 let location = redirect_target(host, request.path_and_query())
-                    .map_err(AuthError::BadRequest)?;
+                    .map_err(AuthError::MalformedRequest)?;
                 return Err(AuthError::HttpsRequired(location));
             }
         }
@@ -170,10 +172,12 @@ impl Auth {
     pub fn bearer_token<'r>(&self, request: &'r impl RequestHead) -> Result<&'r str, AuthError> {
         let value = request
             .single_header("authorization")
-            .map_err(|_| AuthError::InvalidRequest("more than one Authorization header"))?
+            .map_err(|_| AuthError::MalformedAuthorization("more than one Authorization header"))?
             .ok_or(AuthError::MissingToken)?;
         let value = std::str::from_utf8(value)
-            .map_err(|_| AuthError::InvalidRequest("Authorization header is not valid text"))?
+            .map_err(|_| {
+                AuthError::MalformedAuthorization("Authorization header is not valid text")
+            })?
             .trim_matches([' ', '\t']);
         let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
         if !scheme.eq_ignore_ascii_case("bearer") {
@@ -182,11 +186,13 @@ impl Auth {
         }
         let token = rest.trim_matches([' ', '\t']);
         if token.is_empty() {
-            return Err(AuthError::InvalidRequest("empty bearer token"));
+            return Err(AuthError::MalformedAuthorization("empty bearer token"));
         }
         // Bytes, not a char pattern: this scans the whole token on every request.
         if token.bytes().any(|b| b == b' ' || b == b'\t') {
-            return Err(AuthError::InvalidRequest("bearer token contains blanks"));
+            return Err(AuthError::MalformedAuthorization(
+                "bearer token contains blanks",
+            ));
         }
         Ok(token)
     }
@@ -520,7 +526,7 @@ mod tests {
                 .header("host", "a.example");
             let refused = gate(|b| b.force_https(true), request);
             assert!(
-                matches!(refused, Err(AuthError::BadRequest(_))),
+                matches!(refused, Err(AuthError::MalformedRequest(_))),
                 "{target}: {refused:?}"
             );
         }
@@ -534,7 +540,7 @@ mod tests {
                 .shared_secret(SharedSecret::new("s3cret").unwrap())
         };
         let refused =
-            |result: Result<(), AuthError>| matches!(result, Err(AuthError::BadRequest(_)));
+            |result: Result<(), AuthError>| matches!(result, Err(AuthError::MalformedRequest(_)));
         assert!(refused(gate(hosts, get("/x", "evil.example"))));
         assert!(refused(gate(hosts, http::Request::get("/x"))));
         assert!(refused(gate(

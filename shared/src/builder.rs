@@ -423,7 +423,12 @@ impl AuthBuilder {
             return Err(BuildError::NoKeySource);
         }
         let mut issuers = Vec::with_capacity(sources.len());
-        for (iss, issuer_url, source) in sources {
+        for KeySourceOf {
+            iss,
+            issuer_url,
+            source,
+        } in sources
+        {
             let keys = key_store(
                 &iss,
                 issuer_url,
@@ -465,11 +470,8 @@ impl AuthBuilder {
         }))
     }
 
-    /// Every configured key source with its issuer (`None`: `iss` not checked).
-    #[allow(clippy::type_complexity)]
-    fn key_sources(
-        &self,
-    ) -> Result<Vec<(Option<String>, Option<url::Url>, KeySource)>, BuildError> {
+    /// Every configured key source with its issuer.
+    fn key_sources(&self) -> Result<Vec<KeySourceOf>, BuildError> {
         #[cfg(feature = "dev-issuer")]
         let dev_issuer = self.development.as_ref().map(DevIssuer::issuer);
         #[cfg(not(feature = "dev-issuer"))]
@@ -486,7 +488,11 @@ impl AuthBuilder {
                     reason: "needed for discovery",
                 });
             }
-            sources.push((None, None, source.clone()));
+            sources.push(KeySourceOf {
+                iss: None,
+                issuer_url: None,
+                source: source.clone(),
+            });
         }
         let mut seen: Vec<&str> = dev_issuer.into_iter().collect();
         for issuer in &self.issuers {
@@ -494,14 +500,23 @@ impl AuthBuilder {
                 return Err(BuildError::DuplicateIssuer(issuer.iss().to_owned()));
             }
             seen.push(issuer.iss());
-            sources.push((
-                Some(issuer.iss().to_owned()),
-                issuer.url().cloned(),
-                issuer.source().clone(),
-            ));
+            sources.push(KeySourceOf {
+                iss: Some(issuer.iss().to_owned()),
+                issuer_url: issuer.url().cloned(),
+                source: issuer.source().clone(),
+            });
         }
         Ok(sources)
     }
+}
+
+/// One key source and the issuer it serves.
+struct KeySourceOf {
+    /// The exact `iss` its tokens carry (`None`: keys used without an `iss` check).
+    iss: Option<String>,
+    /// The issuer as a URL, for discovery.
+    issuer_url: Option<url::Url>,
+    source: KeySource,
 }
 
 fn algorithm_set(

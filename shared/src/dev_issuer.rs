@@ -251,17 +251,19 @@ impl DevIssuer {
     /// Handles a `POST /dev/token` body: a JSON object of claims. Returns `{"token": ...}`.
     pub fn mint_from_body(&self, body: &[u8]) -> Result<Value, AuthError> {
         if body.len() > MAX_BODY_BYTES {
-            return Err(AuthError::BadRequest("body larger than 16 KiB"));
+            return Err(AuthError::MalformedRequest("body larger than 16 KiB"));
         }
         let claims: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
             Map::new()
         } else {
             serde_json::from_slice(body)
-                .map_err(|_| AuthError::BadRequest("body must be a JSON object of claims"))?
+                .map_err(|_| AuthError::MalformedRequest("body must be a JSON object of claims"))?
         };
         for time in ["exp", "nbf", "iat"] {
             if claims.get(time).is_some_and(|v| v.as_i64().is_none()) {
-                return Err(AuthError::BadRequest("exp, nbf and iat must be integers"));
+                return Err(AuthError::MalformedRequest(
+                    "exp, nbf and iat must be integers",
+                ));
             }
         }
         Ok(json!({ "token": self.mint(claims) }))

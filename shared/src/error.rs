@@ -45,6 +45,7 @@ pub const REALM: &str = "api";
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TokenError {
     /// `exp` is in the past (beyond the leeway).
     #[error("Token has expired")]
@@ -123,13 +124,15 @@ pub enum TokenError {
 /// assert_eq!(response.headers()["content-type"], "application/json");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AuthError {
     /// No bearer credentials at all.
     #[error("no bearer token was sent")]
     MissingToken,
-    /// An `Authorization` header that cannot be read (RFC 6750 `invalid_request`).
+    /// An `Authorization` header that cannot be read: repeated, not text, an empty token
+    /// (RFC 6750 §3.1 `invalid_request`, answered with the `Bearer` challenge).
     #[error("malformed Authorization header: {0}")]
-    InvalidRequest(&'static str),
+    MalformedAuthorization(&'static str),
     /// A bearer token that failed verification.
     #[error(transparent)]
     InvalidToken(#[from] TokenError),
@@ -153,8 +156,9 @@ pub enum AuthError {
     },
     /// A request that cannot be served as sent: a request target that is not a path, a host
     /// that is missing, repeated or not allowed, or (development issuer) an unusable body.
+    /// Answered `400 invalid_request` without a challenge: it is not about credentials.
     #[error("invalid request: {0}")]
-    BadRequest(&'static str),
+    MalformedRequest(&'static str),
 }
 
 impl AuthError {
@@ -165,7 +169,7 @@ impl AuthError {
             | Self::InvalidToken(_)
             | Self::InvalidApiKey
             | Self::InvalidSharedSecret => 401,
-            Self::InvalidRequest(_) | Self::BadRequest(_) => 400,
+            Self::MalformedAuthorization(_) | Self::MalformedRequest(_) => 400,
             Self::InsufficientScope(_) => 403,
             Self::HttpsRequired(_) => 308,
             Self::KeysUnavailable { .. } => 503,
@@ -176,7 +180,7 @@ impl AuthError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::MissingToken => "missing_token",
-            Self::InvalidRequest(_) | Self::BadRequest(_) => "invalid_request",
+            Self::MalformedAuthorization(_) | Self::MalformedRequest(_) => "invalid_request",
             Self::InvalidToken(_) => "invalid_token",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::InvalidApiKey => "invalid_api_key",
@@ -208,7 +212,7 @@ impl AuthError {
         );
         let challenge = match self {
             Self::MissingToken => Some(format!("Bearer realm=\"{REALM}\"")),
-            Self::InvalidRequest(_) | Self::InvalidToken(_) => Some(format!(
+            Self::MalformedAuthorization(_) | Self::InvalidToken(_) => Some(format!(
                 "Bearer realm=\"{REALM}\", error=\"{}\", error_description=\"{}\"",
                 self.code(),
                 quoted_string_safe(&description)

@@ -116,7 +116,10 @@ pub use dev_issuer::{DevIssuer, DevIssuerError, DevKeyType};
 pub use error::{AuthError, TokenError};
 pub use hosts::AllowedHost;
 pub use issuer::{Issuer, KeySource, PemKey};
-pub use jwk::{JwksError, KeySet, parse_jwks};
+pub use jwk::JwksError;
+/// The key set parser, reachable for the fuzz targets; not part of the documented API.
+#[doc(hidden)]
+pub use jwk::{KeySet, parse_jwks};
 pub use key_store::KeySetStatus;
 #[cfg(feature = "tower")]
 pub use layer::{AuthBody, AuthLayer, AuthService};
