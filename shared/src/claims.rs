@@ -205,6 +205,11 @@ impl Claims {
     /// escapes in that text (`"`, `\` or a control character), which it cannot borrow, the
     /// claims are read from [`Claims::as_map`] instead, so every type that fits the claims reads.
     pub fn deserialize<'a, T: Deserialize<'a>>(&'a self) -> Result<T, ClaimsError> {
+        // Numbers are read again from their text. A float whose shortest text has 16 or 17
+        // digits and a far exponent may read one unit in the last place away from the value
+        // first parsed: `serde_json`'s default float parsing is not correctly rounded (its
+        // `float_roundtrip` feature, off, would change what every float parses to). The claims
+        // served, written once, are not affected.
         let json = self.data.json.get();
         match serde_json::from_str(json) {
             Ok(value) => Ok(value),

@@ -162,7 +162,7 @@ fn small_objects(n: usize) -> String {
 fn nested_objects(n: usize) -> String {
     let chain = |depth: usize| format!("{}0{}", r#"{"":"#.repeat(depth), "}".repeat(depth));
     let mut chains = vec![chain(MAX_CHAIN_DEPTH); n / MAX_CHAIN_DEPTH];
-    if n % MAX_CHAIN_DEPTH > 0 {
+    if !n.is_multiple_of(MAX_CHAIN_DEPTH) {
         chains.push(chain(n % MAX_CHAIN_DEPTH));
     }
     format!("[{}]", chains.join(","))
