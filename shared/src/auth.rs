@@ -10,7 +10,8 @@ use serde::Deserialize;
 use crate::algorithm::{Algorithm, AlgorithmSet};
 use crate::api_keys::{ApiKeyUser, ApiKeys};
 use crate::builder::AuthBuilder;
-use crate::claims::Claims;
+use crate::claim_fields::Claim;
+use crate::claims::{Claims, ClaimsData};
 #[cfg(feature = "dev-issuer")]
 use crate::dev_issuer::DevIssuer;
 use crate::error::{AuthError, TokenError};
@@ -249,8 +250,14 @@ impl Auth {
             };
             if key_held {
                 inner.token_metrics.token_cache(true);
-                token::check_time(hit.exp, hit.nbf, inner.rules.leeway_secs, unix_now())?;
-                return Ok(hit.claims.clone());
+                let claims = &hit.claims;
+                token::check_time(
+                    claims.exp(),
+                    claims.nbf(),
+                    inner.rules.leeway_secs,
+                    unix_now(),
+                )?;
+                return Ok(Claims::new(Arc::clone(claims)));
             }
             cache.remove(digest);
         }
@@ -292,29 +299,24 @@ impl Auth {
             return Err(TokenError::BadSignature.into());
         }
         token::validate_claims(&claims, &inner.rules, unix_now())?;
-        let claims = Claims::new(claims);
+        let claims = Arc::new(claims);
         if let (Some(cache), Some(digest)) = (&inner.cache, digest) {
             cache.insert(
                 digest,
                 CachedToken {
-                    claims: claims.clone(),
+                    claims: Arc::clone(&claims),
                     issuer: issuer_index,
                     key: fingerprint,
-                    exp: claims.exp(),
-                    nbf: claims.nbf(),
                 },
             );
         }
-        Ok(claims)
+        Ok(Claims::new(claims))
     }
 
     /// The configured issuer a token's (unverified) claims name: exactly one of the listed
     /// issuers, or the keys without an issuer. `None` only for HS256 tokens when no key set
     /// is configured at all.
-    fn issuer_of(
-        &self,
-        claims: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<(usize, Option<&IssuerKeys>), TokenError> {
+    fn issuer_of(&self, claims: &ClaimsData) -> Result<(usize, Option<&IssuerKeys>), TokenError> {
         let issuers = &self.inner.issuers;
         if let [only @ IssuerKeys { iss: None, .. }] = issuers.as_slice() {
             return Ok((0, Some(only)));
@@ -322,15 +324,15 @@ impl Auth {
         if issuers.is_empty() {
             return Ok((0, None));
         }
-        let iss = match claims.get("iss") {
-            None => return Err(TokenError::MissingClaim("iss")),
-            Some(serde_json::Value::String(iss)) => iss,
-            Some(_) => return Err(TokenError::InvalidClaim("iss")),
+        let iss = match claims.fields().iss() {
+            Claim::Absent => return Err(TokenError::MissingClaim("iss")),
+            Claim::Valid(iss) => iss,
+            Claim::Invalid => return Err(TokenError::InvalidClaim("iss")),
         };
         issuers
             .iter()
             .enumerate()
-            .find(|(_, issuer)| issuer.iss.as_deref() == Some(iss.as_str()))
+            .find(|(_, issuer)| issuer.iss.as_deref() == Some(iss))
             .map(|(index, issuer)| (index, Some(issuer)))
             .ok_or(TokenError::WrongIssuer)
     }

@@ -301,7 +301,10 @@ mod tests {
             .unwrap()
         );
         let claims = crate::token::decode_claims(parsed.payload).unwrap();
-        assert_eq!(claims["iss"], "http://127.0.0.1:1");
+        assert_eq!(
+            claims.fields().iss(),
+            crate::claim_fields::Claim::Valid("http://127.0.0.1:1")
+        );
     }
 
     #[test]

@@ -82,6 +82,8 @@ mod algorithm;
 mod api_keys;
 mod auth;
 mod builder;
+mod canonical_json;
+mod claim_fields;
 mod claims;
 mod credential_error;
 #[cfg(feature = "dev-issuer")]
@@ -101,7 +103,6 @@ mod redacted_url;
 mod reply;
 mod request;
 mod shared_secret;
-mod strict_json;
 mod token;
 mod token_cache;
 

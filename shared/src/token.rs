@@ -4,15 +4,19 @@
 //! here rather than by `jsonwebtoken::decode`, because that decoder knows neither RFC 9864's
 //! `Ed25519` algorithm name nor `crit`, refuses duplicate members only for the fields it
 //! knows, and would parse the claims a second time; the claim checks below run once over the
-//! same map that is handed to the route.
+//! claims that are handed to the route. Neither part is ever built as a `serde_json::Value`
+//! tree, which can cost a hundred times the part's size (see `canonical_json`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 
 use crate::algorithm::Algorithm;
+use crate::canonical_json::canonical_object;
+use crate::claim_fields::{Audience, Claim};
+use crate::claims::ClaimsData;
 use crate::error::TokenError;
-use crate::strict_json;
 
 /// A token split into its parts, header read, signature not yet checked.
 #[derive(Debug)]
@@ -44,23 +48,24 @@ pub(crate) fn parse(token: &str, max_len: usize) -> Result<UnverifiedToken<'_>, 
     if !is_base64url(payload) || !is_base64url(signature) {
         return Err(TokenError::Malformed("not base64url"));
     }
-    let header_map = decode_object(header, "header")?;
-    let alg = header_map
-        .get("alg")
-        .and_then(Value::as_str)
+    let header_text = canonical_object(&decode_part(header, Part::Header)?)
+        .map_err(|_| Part::Header.malformed())?;
+    let members: JoseHeader<'_> =
+        serde_json::from_str(&header_text).map_err(|_| Part::Header.malformed())?;
+    let alg = members
+        .alg
+        .and_then(|alg| serde_json::from_str::<&str>(alg.get()).ok())
         .and_then(Algorithm::from_name)
         .ok_or(TokenError::AlgorithmNotAllowed)?;
-    if header_map.contains_key("crit")
-        || header_map
-            .get("b64")
-            .is_some_and(|b| b != &Value::Bool(true))
-    {
+    if members.crit.is_some() || members.b64.is_some_and(|b64| b64.get() != "true") {
         return Err(TokenError::UnsupportedExtension);
     }
-    let kid = match header_map.get("kid") {
+    let kid = match members.kid {
         None => None,
-        Some(Value::String(kid)) => Some(kid.clone()),
-        Some(_) => return Err(TokenError::Malformed("kid is not a string")),
+        Some(kid) => Some(
+            serde_json::from_str::<String>(kid.get())
+                .map_err(|_| TokenError::Malformed("kid is not a string"))?,
+        ),
     };
     let signing_input = &token[..header.len() + 1 + payload.len()];
     Ok(UnverifiedToken {
@@ -72,9 +77,29 @@ pub(crate) fn parse(token: &str, max_len: usize) -> Result<UnverifiedToken<'_>, 
     })
 }
 
-/// Decodes the (already signature-checked) payload into its claims.
-pub(crate) fn decode_claims(payload: &str) -> Result<Map<String, Value>, TokenError> {
-    decode_object(payload, "payload")
+/// The header members this crate reads, each as its JSON text when present (`null`
+/// included: a `crit` of `null` is still a `crit`).
+#[derive(Deserialize)]
+struct JoseHeader<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    alg: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    kid: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    crit: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    b64: Option<&'a RawValue>,
+}
+
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(deserializer).map(Some)
+}
+
+/// Decodes the payload into its claims (read before the signature check only to choose the
+/// issuer).
+pub(crate) fn decode_claims(payload: &str) -> Result<ClaimsData, TokenError> {
+    ClaimsData::from_payload(&decode_part(payload, Part::Payload)?)
+        .map_err(|_| Part::Payload.malformed())
 }
 
 fn is_base64url(part: &str) -> bool {
@@ -82,19 +107,26 @@ fn is_base64url(part: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn decode_object(part: &str, what: &'static str) -> Result<Map<String, Value>, TokenError> {
-    let malformed = || {
-        TokenError::Malformed(if what == "header" {
-            "header is not base64url-encoded JSON object"
-        } else {
-            "payload is not base64url-encoded JSON object"
+#[derive(Clone, Copy)]
+enum Part {
+    Header,
+    Payload,
+}
+
+impl Part {
+    fn malformed(self) -> TokenError {
+        TokenError::Malformed(match self {
+            Part::Header => "header is not base64url-encoded JSON object",
+            Part::Payload => "payload is not base64url-encoded JSON object",
         })
-    };
-    if !is_base64url(part) {
-        return Err(malformed());
     }
-    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| malformed())?;
-    strict_json::object_from_slice(&bytes).map_err(|_| malformed())
+}
+
+fn decode_part(part: &str, which: Part) -> Result<Vec<u8>, TokenError> {
+    if !is_base64url(part) {
+        return Err(which.malformed());
+    }
+    URL_SAFE_NO_PAD.decode(part).map_err(|_| which.malformed())
 }
 
 /// The claim rules of one deployment.
@@ -106,34 +138,35 @@ pub(crate) struct ClaimRules {
 
 /// Reads a NumericDate. Only integers are accepted: every mainstream issuer writes them,
 /// and a fraction or an out-of-range number is a sign of a forged or broken token.
-fn numeric_date(
-    claims: &Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<i64>, TokenError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(value) => value
-            .as_i64()
-            .map(Some)
-            .ok_or(TokenError::InvalidClaim(name)),
+fn numeric_date(claim: Claim<i64>, name: &'static str) -> Result<Option<i64>, TokenError> {
+    match claim {
+        Claim::Absent => Ok(None),
+        Claim::Valid(value) => Ok(Some(value)),
+        Claim::Invalid => Err(TokenError::InvalidClaim(name)),
     }
 }
 
 /// Checks `exp` (required), `nbf` and `aud` at time `now` (Unix seconds). `iss` is checked
 /// before the signature, when it picks the issuer (`Auth::issuer_of`).
 pub(crate) fn validate_claims(
-    claims: &Map<String, Value>,
+    claims: &ClaimsData,
     rules: &ClaimRules,
     now: i64,
 ) -> Result<(), TokenError> {
-    let exp = numeric_date(claims, "exp")?.ok_or(TokenError::MissingClaim("exp"))?;
-    check_time(exp, numeric_date(claims, "nbf")?, rules.leeway_secs, now)?;
+    let fields = claims.fields();
+    let exp = numeric_date(fields.exp, "exp")?.ok_or(TokenError::MissingClaim("exp"))?;
+    check_time(
+        exp,
+        numeric_date(fields.nbf, "nbf")?,
+        rules.leeway_secs,
+        now,
+    )?;
     if let Some(audience) = &rules.audience {
-        let matches = match claims.get("aud") {
-            None => return Err(TokenError::MissingClaim("aud")),
-            Some(Value::String(aud)) => aud == audience,
-            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(audience)),
-            Some(_) => return Err(TokenError::InvalidClaim("aud")),
+        let matches = match fields.aud() {
+            Audience::Absent => return Err(TokenError::MissingClaim("aud")),
+            Audience::One(aud) => aud == audience,
+            Audience::Many(auds) => fields.audiences(auds).any(|aud| aud == audience),
+            Audience::Invalid => return Err(TokenError::InvalidClaim("aud")),
         };
         if !matches {
             return Err(TokenError::WrongAudience);
@@ -160,7 +193,7 @@ pub(crate) fn check_time(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -257,10 +290,8 @@ mod tests {
     }
 
     fn check(claims: Value) -> Result<(), TokenError> {
-        let Value::Object(map) = claims else {
-            unreachable!()
-        };
-        validate_claims(&map, &rules(), 1_000_000)
+        let claims = ClaimsData::from_payload(claims.to_string().as_bytes()).unwrap();
+        validate_claims(&claims, &rules(), 1_000_000)
     }
 
     #[test]
