@@ -1,6 +1,5 @@
 //! [`AuthBuilder`]: every option of [`Auth`], set in code, checked once at [`AuthBuilder::build`].
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,13 +8,14 @@ use jsonwebtoken::DecodingKey;
 use crate::algorithm::{Algorithm, AlgorithmSet};
 use crate::api_keys::ApiKeys;
 use crate::auth::{Auth, IssuerKeys, Settings};
+pub use crate::build_error::BuildError;
 #[cfg(feature = "dev-issuer")]
 use crate::dev_issuer::DevIssuer;
 use crate::hosts::AllowedHosts;
 use crate::issuer::{Issuer, KeySource};
 use crate::jwk::{JwksError, KeySet, parse_jwks};
 use crate::key_store::{KeyStore, Location, RemovedKeysHook};
-use crate::policy::{KeySetPolicy, PolicyOutOfRange};
+use crate::policy::KeySetPolicy;
 use crate::redacted_url::Redacted;
 use crate::shared_secret::SharedSecret;
 use crate::token::ClaimRules;
@@ -25,123 +25,6 @@ use crate::token_cache::TokenCache;
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// The shortest HS256 secret accepted (RFC 7518 §3.2: at least the hash output size).
 const MIN_HS256_SECRET_BYTES: usize = 32;
-
-/// Why [`AuthBuilder::build`] (or a key source or issuer constructor) refused a configuration.
-///
-/// A configuration that cannot work is refused when the service starts, never discovered
-/// on the first request:
-///
-/// ```
-/// use std::time::Duration;
-/// use api_auth::{Auth, BuildError, Issuer};
-///
-/// assert!(matches!(Auth::builder().build(), Err(BuildError::NoKeySource)));
-/// assert!(matches!(
-///     Auth::builder().hs256_secret("too short").build(),
-///     Err(BuildError::WeakHs256Secret)
-/// ));
-/// assert!(matches!(
-///     Issuer::discover("login.example.com"),
-///     Err(BuildError::InvalidUrl { .. })
-/// ));
-///
-/// let refused = Auth::builder()
-///     .issuer(Issuer::discover("https://login.example.com")?)
-///     .leeway(Duration::from_secs(600))
-///     .build()
-///     .unwrap_err();
-/// assert_eq!(refused.to_string(), "the leeway must be at most 300 seconds");
-/// # Ok::<(), BuildError>(())
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// No issuer, key source or HS256 secret: no token could ever verify.
-    #[error("no issuer, key source or HS256 secret is configured")]
-    NoKeySource,
-    /// A URL that is not an `http` or `https` URL with a host.
-    #[error("{url:?} is {reason}")]
-    InvalidUrl {
-        /// The value given, without any credentials it carried.
-        url: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// An issuer value that cannot be matched against tokens.
-    #[error("issuer {issuer:?} is {reason}")]
-    InvalidIssuer {
-        /// The value given, without any credentials it carried.
-        issuer: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// The same issuer configured twice.
-    #[error("issuer {0:?} is configured more than once")]
-    DuplicateIssuer(String),
-    /// Keys without an issuer together with listed issuers: which keys a token uses would
-    /// not depend on its `iss` alone.
-    #[error("keys without an issuer cannot be combined with listed issuers")]
-    MixedIssuers,
-    /// An empty algorithm allow-list.
-    #[error("the algorithm allow-list is empty")]
-    NoAlgorithm,
-    /// `HS256` allowed without a secret to verify it with.
-    #[error("HS256 is allowed but no HS256 secret is configured")]
-    Hs256WithoutSecret,
-    /// An HS256 secret shorter than 32 bytes.
-    #[error("the HS256 secret must be at least 32 bytes (RFC 7518 section 3.2)")]
-    WeakHs256Secret,
-    /// A clock-skew allowance over [`MAX_LEEWAY`].
-    #[error("the leeway must be at most {} seconds", MAX_LEEWAY.as_secs())]
-    LeewayTooLarge,
-    /// A local key set document that holds no usable key.
-    #[error("key set of issuer {issuer:?}: {source}")]
-    KeySet {
-        /// The issuer (empty for keys without an issuer).
-        issuer: String,
-        /// Why the document cannot be used.
-        source: JwksError,
-    },
-    /// A PEM key that cannot be used.
-    #[error("PEM key {index} of issuer {issuer:?}: {reason}")]
-    Pem {
-        /// The issuer (empty for keys without an issuer).
-        issuer: String,
-        /// The key's position in the list, from 0.
-        index: usize,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// A key set file that cannot be read.
-    #[error("key set file {path:?}: {source}")]
-    KeyFile {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// An [`allowed_hosts`](AuthBuilder::allowed_hosts) entry that is not `host[:port]`.
-    #[error("allowed host {host:?} {reason}")]
-    InvalidAllowedHost {
-        /// The entry given.
-        host: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// [`allowed_hosts`](AuthBuilder::allowed_hosts) with no entry, which would refuse every
-    /// request.
-    #[error("the list of allowed hosts is empty")]
-    NoAllowedHost,
-    /// The HTTP client for remote key sets could not be built.
-    #[error("HTTP client: {0}")]
-    HttpClient(#[source] reqwest::Error),
-    /// A [`KeySetPolicy`] timing outside its range.
-    #[error(transparent)]
-    KeySetPolicy(#[from] PolicyOutOfRange),
-    /// Remote key sets need a Tokio runtime to fetch in the background, and none is running.
-    #[error("remote key sets must be built inside a Tokio runtime")]
-    NoRuntime,
-}
 
 /// Configures an [`Auth`]. Every option has a default; [`AuthBuilder::build`] checks the
 /// combination and starts fetching remote key sets.
@@ -590,166 +473,4 @@ fn key_store(
         Location::Jwks(url) | Location::Discovery(url) => Redacted(url).to_string(),
     });
     KeyStore::remote(location, policy.clone(), client, hook, label).map_err(BuildError::HttpClient)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refuses_impossible_combinations() {
-        let doc = KeySource::jwks_document(r#"{"keys":[]}"#);
-        assert!(matches!(
-            Auth::builder().build(),
-            Err(BuildError::NoKeySource)
-        ));
-        assert!(matches!(
-            Auth::builder().hs256_secret("short").build(),
-            Err(BuildError::WeakHs256Secret)
-        ));
-        assert!(matches!(
-            Auth::builder()
-                .hs256_secret([7u8; 32])
-                .leeway(Duration::from_secs(301))
-                .build(),
-            Err(BuildError::LeewayTooLarge)
-        ));
-        assert!(matches!(
-            Auth::builder()
-                .hs256_secret([7u8; 32])
-                .algorithms([])
-                .build(),
-            Err(BuildError::NoAlgorithm)
-        ));
-        assert!(matches!(
-            Auth::builder()
-                .keys_without_issuer(doc.clone())
-                .algorithms([Algorithm::HS256])
-                .build(),
-            Err(BuildError::Hs256WithoutSecret)
-        ));
-        assert!(matches!(
-            Auth::builder().keys_without_issuer(doc.clone()).build(),
-            Err(BuildError::KeySet { .. })
-        ));
-        let issuer = Issuer::new("urn:a", doc.clone()).unwrap();
-        assert!(matches!(
-            Auth::builder()
-                .issuer(issuer.clone())
-                .issuer(issuer.clone())
-                .build(),
-            Err(BuildError::DuplicateIssuer(_))
-        ));
-        assert!(matches!(
-            Auth::builder()
-                .issuer(issuer)
-                .keys_without_issuer(doc)
-                .build(),
-            Err(BuildError::MixedIssuers)
-        ));
-    }
-
-    #[test]
-    fn key_set_timings_outside_their_ranges_are_refused() {
-        let defaults = KeySetPolicy::default();
-        for (policy, setting) in [
-            (
-                KeySetPolicy {
-                    refetch_cooldown: Duration::ZERO,
-                    ..defaults.clone()
-                },
-                "refetch_cooldown",
-            ),
-            (
-                KeySetPolicy {
-                    refetch_cooldown: Duration::from_secs(3601),
-                    ..defaults.clone()
-                },
-                "refetch_cooldown",
-            ),
-            (
-                KeySetPolicy {
-                    min_ttl: Duration::from_secs(9),
-                    ..defaults.clone()
-                },
-                "min_ttl",
-            ),
-            (
-                KeySetPolicy {
-                    min_ttl: Duration::from_secs(86_401),
-                    ..defaults.clone()
-                },
-                "min_ttl",
-            ),
-            (
-                KeySetPolicy {
-                    max_stale: Duration::from_secs(604_801),
-                    ..defaults.clone()
-                },
-                "max_stale",
-            ),
-        ] {
-            let refused = Auth::builder()
-                .hs256_secret([7u8; 32])
-                .key_set_policy(policy)
-                .build()
-                .unwrap_err();
-            assert!(
-                matches!(&refused, BuildError::KeySetPolicy(out) if out.setting == setting),
-                "{refused}"
-            );
-        }
-        for edge in [
-            KeySetPolicy {
-                refetch_cooldown: Duration::from_secs(1),
-                ..defaults.clone()
-            },
-            KeySetPolicy {
-                min_ttl: Duration::from_secs(10),
-                ..defaults.clone()
-            },
-            KeySetPolicy {
-                max_stale: Duration::ZERO,
-                ..defaults.clone()
-            },
-            KeySetPolicy {
-                max_stale: Duration::from_secs(604_800),
-                ..defaults.clone()
-            },
-        ] {
-            assert!(
-                Auth::builder()
-                    .hs256_secret([7u8; 32])
-                    .key_set_policy(edge)
-                    .build()
-                    .is_ok()
-            );
-        }
-    }
-
-    #[test]
-    fn a_key_set_url_with_credentials_never_shows_them() {
-        let source = KeySource::jwks_url("https://svc:hunter2@idp.example/keys").unwrap();
-        let builder = Auth::builder().keys_without_issuer(source);
-        let shown = format!("{builder:?}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-    }
-
-    #[test]
-    fn remote_keys_need_a_runtime() {
-        let issuer = Issuer::discover("https://idp.example").unwrap();
-        assert!(matches!(
-            Auth::builder().issuer(issuer).build(),
-            Err(BuildError::NoRuntime)
-        ));
-    }
-
-    #[test]
-    fn a_missing_key_file_is_named() {
-        let err = Auth::builder()
-            .keys_without_issuer(KeySource::jwks_file("/nonexistent/jwks.json"))
-            .build()
-            .unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/jwks.json"), "{err}");
-    }
 }

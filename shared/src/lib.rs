@@ -81,6 +81,7 @@
 mod algorithm;
 mod api_keys;
 mod auth;
+mod build_error;
 mod builder;
 mod canonical_json;
 mod claim_fields;
