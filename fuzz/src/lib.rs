@@ -16,7 +16,9 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use api_auth::{Auth, AuthError, Claims, DevIssuer, Issuer, KeySetPolicy, KeySource};
+use api_auth::{
+    Auth, AuthError, Claims, DevIssuer, Issuer, KeySetPolicy, KeySource, REFETCH_COOLDOWN_RANGE,
+};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
@@ -359,7 +361,9 @@ impl StructuredHarness {
         let jwks_url = serve_json(keys.jwks().to_string(), "/jwks.json");
         let source = KeySource::jwks_url(&jwks_url).expect("JWKS URL");
         let policy = KeySetPolicy {
-            refetch_cooldown: Duration::from_secs(86_400),
+            // The longest cooldown the policy allows: an unknown kid refetches at most once
+            // an hour, so practically never within a fuzzing run.
+            refetch_cooldown: *REFETCH_COOLDOWN_RANGE.end(),
             ..KeySetPolicy::default()
         };
         let auth = runtime
