@@ -6,7 +6,7 @@ use crate::builder::MAX_LEEWAY;
 use crate::jwk::JwksError;
 use crate::policy::PolicyOutOfRange;
 
-/// Why [`AuthBuilder::build`] (or a key source or issuer constructor) refused a configuration.
+/// Why [`AuthBuilder::build`](crate::AuthBuilder::build) (or a key source or issuer constructor) refused a configuration.
 ///
 /// A configuration that cannot work is refused when the service starts, never discovered
 /// on the first request:
@@ -100,7 +100,7 @@ pub enum BuildError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// An [`allowed_hosts`](AuthBuilder::allowed_hosts) entry that is not `host[:port]`.
+    /// An [`allowed_hosts`](crate::AuthBuilder::allowed_hosts) entry that is not `host[:port]`.
     #[error("allowed host {host:?} {reason}")]
     InvalidAllowedHost {
         /// The entry given.
@@ -108,14 +108,14 @@ pub enum BuildError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// [`allowed_hosts`](AuthBuilder::allowed_hosts) with no entry, which would refuse every
+    /// [`allowed_hosts`](crate::AuthBuilder::allowed_hosts) with no entry, which would refuse every
     /// request.
     #[error("the list of allowed hosts is empty")]
     NoAllowedHost,
     /// The HTTP client for remote key sets could not be built.
     #[error("HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
-    /// A [`KeySetPolicy`] timing outside its range.
+    /// A [`KeySetPolicy`](crate::KeySetPolicy) timing outside its range.
     #[error(transparent)]
     KeySetPolicy(#[from] PolicyOutOfRange),
     /// Remote key sets need a Tokio runtime to fetch in the background, and none is running.
