@@ -17,7 +17,6 @@
 #![deny(dead_code)]
 
 mod cases;
-pub mod idp;
 pub mod interop;
 pub mod keys;
 mod raw;
@@ -25,3 +24,5 @@ mod runner;
 pub mod sample;
 
 pub use runner::run;
+/// The identity provider on loopback, shared with the fuzz targets and benchmarks.
+pub use test_keys::idp;
