@@ -5,7 +5,8 @@ use serde_json::json;
 use super::Case;
 use crate::sample::Sample;
 
-/// `/me` with `API_KEYS`.
+/// `/me` with `API_KEYS`: a listed key is answered with its user; a missing, wrong, longer,
+/// empty or repeated key is `401 invalid_api_key`; configured keys are never printed.
 async fn api_key_names_its_user_and_wrong_keys_are_refused(bin: &str) {
     let s = Sample::start(bin, &[("API_KEYS", "alice:key-alice-123,bob:key-bob-456")]).await;
     let ok = s.get("/me", &[("x-api-key", "key-bob-456")]).await;

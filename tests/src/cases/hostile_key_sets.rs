@@ -15,9 +15,9 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
 use super::Case;
-use super::key_set::{FAST_REFETCH, until};
 use super::support::{
-    assert_granted, assert_invalid_token, claims, claims_with, remote_cached, remote_with,
+    FAST_REFETCH, assert_granted, assert_invalid_token, claims, claims_with, remote_cached,
+    remote_with, until,
 };
 use crate::idp::{Idp, jwks_of};
 use crate::keys::{b64, keys, mint, mint_with_header};

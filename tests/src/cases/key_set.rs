@@ -3,7 +3,6 @@
 //! found through discovery (which must name the configured issuer) and reached through at
 //! most three redirects.
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::Algorithm;
@@ -11,46 +10,12 @@ use serde_json::json;
 
 use super::Case;
 use super::support::{
-    assert_granted, assert_invalid_token, claims, claims_with, remote, remote_cached,
-    sample_on_jwks_url, standard_jwks,
+    FAST_REFETCH, assert_granted, assert_invalid_token, claims, claims_with, remote, remote_cached,
+    sample_on_jwks_url, standard_jwks, until,
 };
 use crate::idp::{Idp, Mode, jwks_of};
 use crate::keys::{keys, mint, mint_with_header};
-use crate::sample::{Resp, Sample};
-
-/// The shortest cooldown and lifetime floor the contract allows, so that recoveries happen
-/// within a case's time.
-pub(super) const FAST_REFETCH: [(&str, &str); 2] = [
-    ("AUTH_JWKS_COOLDOWN_SECS", "1"),
-    ("AUTH_JWKS_MIN_TTL_SECS", "10"),
-];
-
-/// How long a recovery may take: a few cooldowns and backoff steps.
-const RECOVERY: Duration = Duration::from_secs(20);
-
-/// Repeats `request` until `done` holds for its answer, or fails with `what` and the last
-/// answer after [`RECOVERY`]. The awaited event is the sample's next fetch, which only the
-/// sample's own schedule decides, so polling is the only way to observe it.
-pub(super) async fn until<F, Fut>(what: &str, mut request: F, done: impl Fn(&Resp) -> bool) -> Resp
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Resp>,
-{
-    let deadline = Instant::now() + RECOVERY;
-    loop {
-        let resp = request().await;
-        if done(&resp) {
-            return resp;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: still {} {}",
-            resp.status,
-            resp.text
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+use crate::sample::Sample;
 
 /// A sample trusting `idp` through discovery, with short cooldown and lifetime floor.
 async fn sample_by_discovery(bin: &str, idp: &Idp) -> Sample {

@@ -1,7 +1,8 @@
 //! What many cases share: the standard key set, a provider with a sample trusting it,
 //! claims that pass every check, and the assertions every refusal and grant is held to.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -140,4 +141,38 @@ pub(super) async fn wait_logs(s: &Sample, needle: &str) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("logs never contained {needle:?}:\n{}", s.logs());
+}
+
+/// The shortest cooldown and lifetime floor the contract allows, so that recoveries happen
+/// within a case's time.
+pub(super) const FAST_REFETCH: [(&str, &str); 2] = [
+    ("AUTH_JWKS_COOLDOWN_SECS", "1"),
+    ("AUTH_JWKS_MIN_TTL_SECS", "10"),
+];
+
+/// How long a recovery may take: a few cooldowns and backoff steps.
+const RECOVERY: Duration = Duration::from_secs(20);
+
+/// Repeats `request` until `done` holds for its answer, or fails with `what` and the last
+/// answer after [`RECOVERY`]. The awaited event is the sample's next fetch, which only the
+/// sample's own schedule decides, so polling is the only way to observe it.
+pub(super) async fn until<F, Fut>(what: &str, mut request: F, done: impl Fn(&Resp) -> bool) -> Resp
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Resp>,
+{
+    let deadline = Instant::now() + RECOVERY;
+    loop {
+        let resp = request().await;
+        if done(&resp) {
+            return resp;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still {} {}",
+            resp.status,
+            resp.text
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
