@@ -3,30 +3,28 @@
 //! * [`development_auth`]: an [`Auth`] in development mode, configured as a sample without
 //!   `AUTH_ISSUER` would be (token cache off, so that every input runs the full check).
 //! * [`StructuredHarness`]: an [`Auth`] that verifies against a key set of freshly generated
-//!   keys (RSA, P-256, P-384, Ed25519) served over loopback, plus an HS256 secret, and the
-//!   signing halves of those keys. Its inputs are a header and a payload as JSON text, which
-//!   it encodes and signs, so that the fuzzer gets past the signature check and into key
-//!   selection and claim validation.
+//!   keys (RSA, P-256, P-384, Ed25519, from `test-keys`) served over loopback by `test-keys`'
+//!   identity provider, plus an HS256 secret, and the signing halves of those keys. Its
+//!   inputs are a header and a payload as JSON text, which it encodes and signs, so that the
+//!   fuzzer gets past the signature check and into key selection and claim validation.
 //!
 //! Both targets assert the contract's promise for anything a client sends: a refusal is a
 //! `401 invalid_token` with a well-formed challenge, never a panic, a `5xx` or an acceptance
 //! that breaks a rule.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use api_auth::{
     Auth, AuthError, Claims, DevIssuer, Issuer, KeySetPolicy, KeySource, REFETCH_COOLDOWN_RANGE,
 };
-use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
-use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaEncoding};
+use aws_lc_rs::rsa::KeyPair as RsaKeyPair;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, RsaEncoding};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use test_keys::{Idp, TestKey, jwks_of};
 use tokio::runtime::Runtime;
 
 /// The `iss` that [`StructuredHarness`] requires.
@@ -183,6 +181,7 @@ impl Signer {
 
 /// Freshly generated signing keys and the public key set that describes them.
 pub struct SigningKeys {
+    jwks: Value,
     rsa: RsaKeyPair,
     p256: EcdsaKeyPair,
     p384: EcdsaKeyPair,
@@ -193,45 +192,36 @@ pub struct SigningKeys {
 }
 
 impl SigningKeys {
-    /// Generates one key of each kind.
+    /// Generates one key of each kind (with `test-keys`) and loads their private halves for
+    /// signing with aws-lc-rs directly.
     pub fn generate() -> Self {
-        let rsa = RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key generation");
-        let rsa_public_der = rsa
-            .public_key()
-            .as_der()
-            .expect("RSA public key export")
-            .as_ref()
-            .to_vec();
+        let rsa = TestKey::rsa(KIDS[0]).with_jwk_member("use", "sig");
+        let p256 = TestKey::p256(KIDS[1]).with_jwk_member("alg", "ES256");
+        let p384 = TestKey::p384(KIDS[2]).with_jwk_member("use", "sig");
+        let ed25519 = TestKey::ed25519(KIDS[3]).with_jwk_member("alg", "EdDSA");
         Self {
-            rsa,
-            p256: EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
-                .expect("P-256 key generation"),
-            p384: EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING)
-                .expect("P-384 key generation"),
-            ed25519: Ed25519KeyPair::generate().expect("Ed25519 key generation"),
+            jwks: jwks_of(&[&rsa.jwk, &p256.jwk, &p384.jwk, &ed25519.jwk]),
+            rsa: RsaKeyPair::from_pkcs8(&rsa.pkcs8).expect("RSA key import"),
+            p256: EcdsaKeyPair::from_pkcs8(
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                &p256.pkcs8,
+            )
+            .expect("P-256 key import"),
+            p384: EcdsaKeyPair::from_pkcs8(
+                &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+                &p384.pkcs8,
+            )
+            .expect("P-384 key import"),
+            ed25519: Ed25519KeyPair::from_pkcs8(&ed25519.pkcs8).expect("Ed25519 key import"),
             hs256: hmac::Key::new(hmac::HMAC_SHA256, HS256_SECRET.as_bytes()),
-            rsa_public_hmac: hmac::Key::new(hmac::HMAC_SHA256, &rsa_public_der),
+            rsa_public_hmac: hmac::Key::new(hmac::HMAC_SHA256, &rsa.public_der),
             rng: SystemRandom::new(),
         }
     }
 
     /// The public JWK set (RFC 7517) of the asymmetric keys, with the ids of [`KIDS`].
     pub fn jwks(&self) -> Value {
-        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
-        let rsa = self.rsa.public_key();
-        let p256 = self.p256.public_key().as_ref();
-        let p384 = self.p384.public_key().as_ref();
-        json!({ "keys": [
-            { "kty": "RSA", "use": "sig", "kid": KIDS[0],
-              "n": b64(rsa.modulus().big_endian_without_leading_zero()),
-              "e": b64(rsa.exponent().big_endian_without_leading_zero()) },
-            { "kty": "EC", "crv": "P-256", "alg": "ES256", "kid": KIDS[1],
-              "x": b64(&p256[1..33]), "y": b64(&p256[33..]) },
-            { "kty": "EC", "crv": "P-384", "use": "sig", "kid": KIDS[2],
-              "x": b64(&p384[1..49]), "y": b64(&p384[49..]) },
-            { "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "kid": KIDS[3],
-              "x": b64(self.ed25519.public_key().as_ref()) },
-        ]})
+        self.jwks.clone()
     }
 
     /// Signs `message` (a JWS signing input) as `signer` does, in JWS encoding.
@@ -256,40 +246,6 @@ impl SigningKeys {
         }
         .expect("ECDSA signing")
     }
-}
-
-/// Serves `body` as `application/json` to every HTTP request on a loopback port, from a
-/// thread of its own, for the life of the process. Returns the document's URL.
-pub fn serve_json(body: String, path: &str) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    let address = listener.local_addr().expect("a bound address");
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            // A failed exchange only fails that fetch, which the harness then reports.
-            let _ = answer(stream, &body);
-        }
-    });
-    format!("http://{address}{path}")
-}
-
-fn answer(mut stream: TcpStream, body: &str) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut head = Vec::new();
-    let mut buffer = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-        let read = stream.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        head.extend_from_slice(&buffer[..read]);
-    }
-    write!(
-        stream,
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: max-age=86400\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    stream.flush()
 }
 
 /// One structured input: `header JSON NUL payload JSON [NUL signer name]`.
@@ -340,6 +296,8 @@ pub struct StructuredHarness {
     runtime: Runtime,
     auth: Auth,
     keys: SigningKeys,
+    /// Serves the key set while the harness lives (on `runtime`, whenever it runs).
+    _provider: Idp,
 }
 
 impl Default for StructuredHarness {
@@ -353,13 +311,15 @@ impl StructuredHarness {
     /// `AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE`, `AUTH_HS256_SECRET` and no token
     /// cache, and checks that a well-formed token verifies (which also loads the key set).
     ///
-    /// The refetch cooldown is a day, so that fuzzed unknown `kid`s are refused from the
-    /// loaded set instead of refetching it: no input waits on the network.
+    /// The refetch cooldown is the longest the policy allows (an hour), so that fuzzed unknown
+    /// `kid`s are refused from the loaded set instead of refetching it: at most one input an
+    /// hour waits on the (loopback) network.
     pub fn new() -> Self {
         let runtime = runtime();
         let keys = SigningKeys::generate();
-        let jwks_url = serve_json(keys.jwks().to_string(), "/jwks.json");
-        let source = KeySource::jwks_url(&jwks_url).expect("JWKS URL");
+        let provider = runtime.block_on(Idp::start(keys.jwks()));
+        provider.set_cache_control("max-age=86400");
+        let source = KeySource::jwks_url(&provider.jwks_url()).expect("JWKS URL");
         let policy = KeySetPolicy {
             // The longest cooldown the policy allows: an unknown kid refetches at most once
             // an hour, so practically never within a fuzzing run.
@@ -381,8 +341,10 @@ impl StructuredHarness {
             runtime,
             auth,
             keys,
+            _provider: provider,
         };
-        let payload = json!({ "iss": ISSUER, "aud": AUDIENCE, "sub": "fuzz", "exp": unix_now() + 3600 });
+        let payload =
+            json!({ "iss": ISSUER, "aud": AUDIENCE, "sub": "fuzz", "exp": unix_now() + 3600 });
         let probe = format!(r#"{{"alg":"ES256","kid":"{}"}}"#, KIDS[1]);
         let token = harness.token(&StructuredInput {
             header: probe.as_bytes(),

@@ -1,2 +1,6 @@
-//! The shared conformance suite, run against this sample's binary.
-conformance::suite!(env!("CARGO_BIN_EXE_sample-axum"));
+//! The shared conformance suite, run against this sample's binary: one test per case
+//! (`cargo test -p sample-axum -- --list`).
+
+fn main() -> std::process::ExitCode {
+    conformance::run(env!("CARGO_BIN_EXE_sample-axum"))
+}

@@ -9,22 +9,16 @@
 //! replicas --sample PATH [--replicas K] [--steady-secs N] [--max-age N] [--flood-secs N]
 //! ```
 
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use conformance::idp::jwks_of;
+use conformance::idp::{Idp, jwks_of};
 use conformance::keys::{keys, mint, mint_with_header, now};
 use conformance::sample::{Sample, client};
 use futures_util::future::join_all;
 use jsonwebtoken::Algorithm;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The samples' default request-triggered refetch cooldown.
 const COOLDOWN: Duration = Duration::from_secs(10);
@@ -81,83 +75,22 @@ fn options() -> Result<Options, String> {
     Ok(options)
 }
 
-/// The identity provider: discovery and key set endpoints that log every request's time.
-struct Provider {
-    base: String,
-    max_age_secs: u64,
-    jwks: Mutex<Value>,
-    key_set_fetches: Mutex<Vec<Instant>>,
-    discovery_fetches: AtomicUsize,
+/// The identity provider, publishing the first RSA key with `max-age` set.
+async fn start_provider(max_age_secs: u64) -> Idp {
+    let provider = Idp::start(jwks_of(&[&keys().rsa.jwk])).await;
+    provider.set_cache_control(&format!("max-age={max_age_secs}"));
+    provider
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-async fn discovery(State(provider): State<Arc<Provider>>) -> Response {
-    provider.discovery_fetches.fetch_add(1, Ordering::SeqCst);
-    let base = &provider.base;
-    axum::Json(json!({ "issuer": base, "jwks_uri": format!("{base}/keys") })).into_response()
-}
-
-async fn key_set(State(provider): State<Arc<Provider>>) -> Response {
-    lock(&provider.key_set_fetches).push(Instant::now());
-    let body = lock(&provider.jwks).to_string();
-    let cache_control = format!("max-age={}", provider.max_age_secs);
-    (
-        [
-            (header::CONTENT_TYPE, "application/json".to_owned()),
-            (header::CACHE_CONTROL, cache_control),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-impl Provider {
-    async fn start(max_age_secs: u64) -> Arc<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the identity provider");
-        let addr: SocketAddr = listener.local_addr().expect("provider address");
-        let provider = Arc::new(Self {
-            base: format!("http://{addr}"),
-            max_age_secs,
-            jwks: Mutex::new(jwks_of(&[&keys().rsa.jwk])),
-            key_set_fetches: Mutex::new(Vec::new()),
-            discovery_fetches: AtomicUsize::new(0),
-        });
-        let app = Router::new()
-            .route("/.well-known/openid-configuration", get(discovery))
-            .route("/keys", get(key_set))
-            .with_state(Arc::clone(&provider));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        provider
-    }
-
-    /// Key set fetches at or after `from`, in order.
-    fn fetches_since(&self, from: Instant) -> Vec<Instant> {
-        let mut times: Vec<Instant> = lock(&self.key_set_fetches)
-            .iter()
-            .copied()
-            .filter(|t| *t >= from)
-            .collect();
-        times.sort();
-        times
-    }
-
-    /// Waits until `count` key set fetches have happened since `from`.
-    async fn wait_for_fetches(&self, from: Instant, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.fetches_since(from).len() < count {
-            assert!(
-                Instant::now() < deadline,
-                "replicas did not fetch their keys"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+/// Waits until `count` key set fetches have happened since `from`.
+async fn wait_for_fetches(provider: &Idp, from: Instant, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while provider.fetches_since(from).len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "replicas did not fetch their keys"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -174,10 +107,11 @@ fn peak(times: &[Instant], window: Duration) -> usize {
     best
 }
 
-async fn start_replicas(options: &Options, provider: &Provider, jitter: &str) -> Vec<Sample> {
+async fn start_replicas(options: &Options, provider: &Idp, jitter: &str) -> Vec<Sample> {
     let min_ttl = options.max_age_secs.min(60).to_string();
+    let issuer = provider.issuer();
     let env = [
-        ("AUTH_ISSUER", provider.base.as_str()),
+        ("AUTH_ISSUER", issuer.as_str()),
         ("AUTH_JWKS_MIN_TTL_SECS", min_ttl.as_str()),
         ("AUTH_JWKS_REFRESH_JITTER_PCT", jitter),
         ("RUST_LOG", "warn"),
@@ -186,11 +120,11 @@ async fn start_replicas(options: &Options, provider: &Provider, jitter: &str) ->
 }
 
 /// Phase a: fetches per minute and the busiest second at steady state.
-async fn steady_state(options: &Options, provider: &Provider, jitter: &str) -> Vec<Sample> {
+async fn steady_state(options: &Options, provider: &Idp, jitter: &str) -> Vec<Sample> {
     let started = Instant::now();
     let replicas = start_replicas(options, provider, jitter).await;
     // The start-up fetches are not steady state: measure from when they are all done.
-    provider.wait_for_fetches(started, options.replicas).await;
+    wait_for_fetches(provider, started, options.replicas).await;
     let from = Instant::now();
     tokio::time::sleep(options.steady).await;
     let times: Vec<Instant> = provider
@@ -209,7 +143,7 @@ async fn steady_state(options: &Options, provider: &Provider, jitter: &str) -> V
 }
 
 /// Phase b: every replica receives tokens with never-seen `kid`s for `options.flood`.
-async fn flood(options: &Options, provider: &Provider, replicas: &[Sample]) {
+async fn flood(options: &Options, provider: &Idp, replicas: &[Sample]) {
     let from = Instant::now();
     let until = from + options.flood;
     let sent = Arc::new(AtomicUsize::new(0));
@@ -264,13 +198,13 @@ async fn flood(options: &Options, provider: &Provider, replicas: &[Sample]) {
 }
 
 /// Phase c: the provider publishes a new key; how long until each replica accepts it.
-async fn rotation(provider: &Provider, replicas: &[Sample]) -> Result<(), String> {
+async fn rotation(provider: &Idp, replicas: &[Sample]) -> Result<(), String> {
     let new_key = &keys().rsa2;
     let token = mint(
         new_key,
-        &json!({ "sub": "rotated", "iss": provider.base, "exp": now() + 600 }),
+        &json!({ "sub": "rotated", "iss": provider.issuer(), "exp": now() + 600 }),
     );
-    *lock(&provider.jwks) = jwks_of(&[&keys().rsa.jwk, &new_key.jwk]);
+    provider.publish(jwks_of(&[&keys().rsa.jwk, &new_key.jwk]));
     let published = Instant::now();
     let waits = replicas.iter().map(|replica| {
         let url = format!("{}/protected", replica.base);
@@ -312,7 +246,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let provider = Provider::start(options.max_age_secs).await;
+    let provider = start_provider(options.max_age_secs).await;
     let k = options.replicas;
     println!(
         "## {k} replicas, max-age {} s, steady state measured over {} s\n",
@@ -337,7 +271,7 @@ async fn main() {
     let outcome = rotation(&provider, &replicas).await;
     println!(
         "\ndiscovery requests over the whole run: {}",
-        provider.discovery_fetches.load(Ordering::SeqCst)
+        provider.discovery_fetches()
     );
     if let Err(message) = outcome {
         eprintln!("error: {message}");

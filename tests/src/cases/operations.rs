@@ -1,14 +1,17 @@
-//! Operations: readiness, the Prometheus exposition and JSON logs.
+//! Operations: readiness (which gates start-up but never the fleet), probes that no gate
+//! stops, the Prometheus exposition, JSON logs, and tokens, secrets and credentials that
+//! never reach the logs, `/healthz` or `/metrics`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{claims, remote, standard_jwks};
-use crate::idp::Idp;
-use crate::keys::{keys, mint, now};
-use crate::sample::Sample;
+use super::Case;
+use super::support::{assert_granted, claims, claims_with, remote, standard_jwks};
+use crate::idp::{Idp, Mode};
+use crate::keys::{keys, mint, mint_with_header, now};
+use crate::sample::{Resp, Sample};
 
 /// How long a case waits for a state it expects (key set arriving, a log line being read).
 const WAIT: Duration = Duration::from_secs(30);
@@ -88,9 +91,8 @@ async fn scrape(sample: &Sample, headers: &[(&str, &str)]) -> (String, Vec<Serie
     (resp.text, series)
 }
 
-/// Waits until the sample's stderr satisfies `done`, returning its complete lines.
 /// `/readyz`, polled until it stops answering `503` (the key set arrived) or [`WAIT`] passes.
-async fn readiness_settled(sample: &Sample) -> crate::sample::Resp {
+async fn readiness_settled(sample: &Sample) -> Resp {
     let deadline = Instant::now() + WAIT;
     loop {
         let resp = sample.get("/readyz", &[]).await;
@@ -101,6 +103,7 @@ async fn readiness_settled(sample: &Sample) -> crate::sample::Resp {
     }
 }
 
+/// Waits until the sample's stderr satisfies `done`, returning its complete lines.
 async fn wait_for_logs(sample: &Sample, what: &str, done: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
@@ -121,7 +124,7 @@ async fn wait_for_logs(sample: &Sample, what: &str, done: impl Fn(&str) -> bool)
 }
 
 /// `/readyz`: 503 before the first key set arrives, 200 once it has; always 200 in dev mode.
-pub async fn readiness_follows_key_set(bin: &str) {
+async fn readiness_waits_for_the_first_key_set(bin: &str) {
     let dev = Sample::start(bin, &[]).await;
     let resp = dev.get("/readyz", &[]).await;
     assert_eq!(resp.status, 200, "dev mode is ready: {}", resp.text);
@@ -149,9 +152,95 @@ pub async fn readiness_follows_key_set(bin: &str) {
     );
 }
 
+/// Once ready, `/readyz` stays `200` when the identity provider goes away and the stale
+/// allowance runs out: token routes answer `503` themselves, the rest keeps serving, and the
+/// body says which issuer has no keys. (A probe that followed the provider would take every
+/// replica out of the load balancer at once.)
+async fn readiness_never_drops_after_start(bin: &str) {
+    let idp = Idp::start(standard_jwks()).await;
+    idp.set_cache_control("max-age=10");
+    let issuer = idp.issuer();
+    let s = Sample::start(
+        bin,
+        &[
+            ("AUTH_ISSUER", issuer.as_str()),
+            ("AUTH_JWKS_MIN_TTL_SECS", "10"),
+            ("AUTH_JWKS_MAX_STALE_SECS", "0"),
+            ("AUTH_JWKS_COOLDOWN_SECS", "1"),
+        ],
+    )
+    .await;
+    let resp = readiness_settled(&s).await;
+    assert_eq!(resp.status, 200, "ready once keys arrive: {}", resp.text);
+    let token = mint(&keys().rsa, &claims(&issuer));
+    assert_granted(
+        &s.get_bearer("/protected", &token).await,
+        "before the outage",
+    );
+
+    idp.stop();
+    // The 10 s lifetime ends with no stale allowance: token routes refuse with 503.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let resp = s.get_bearer("/protected", &token).await;
+        if resp.status == 503 {
+            assert!(resp.header("retry-after").is_some(), "{}", resp.text);
+            break;
+        }
+        assert_eq!(resp.status, 200, "while the keys last: {}", resp.text);
+        assert!(Instant::now() < deadline, "the keys never expired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let resp = s.get("/readyz", &[]).await;
+    assert_eq!(resp.status, 200, "readiness never drops: {}", resp.text);
+    assert_eq!(resp.json["status"], "ready", "{}", resp.text);
+    let state = &resp.json["issuers"][0];
+    assert_eq!(state["issuer"], issuer.as_str(), "{}", resp.text);
+    assert!(
+        state["last_error"].is_string(),
+        "the outage is reported: {}",
+        resp.text
+    );
+    assert_eq!(
+        s.get("/public", &[]).await.status,
+        200,
+        "open routes keep serving"
+    );
+}
+
+/// With several issuers, one provider down at start-up does not hold readiness back once its
+/// start-up fetch has failed and another issuer holds keys; that issuer's tokens get `503`,
+/// the other's are served.
+async fn readiness_needs_one_issuer_with_keys(bin: &str) {
+    let up = Idp::start(standard_jwks()).await;
+    let down = Idp::start(standard_jwks()).await;
+    down.stop();
+    let list = format!("{},{}", up.issuer(), down.issuer());
+    let s = Sample::start(bin, &[("AUTH_ISSUER", list.as_str())]).await;
+    let resp = readiness_settled(&s).await;
+    assert_eq!(
+        resp.status, 200,
+        "one issuer with keys is enough: {}",
+        resp.text
+    );
+    let issuers = resp.json["issuers"].as_array().expect("issuers array");
+    assert_eq!(issuers.len(), 2, "{}", resp.text);
+    assert_eq!(issuers[1]["count"], 0, "{}", resp.text);
+    assert!(issuers[1]["last_error"].is_string(), "{}", resp.text);
+    assert_granted(
+        &s.get_bearer("/protected", &mint(&keys().rsa, &claims(&up.issuer())))
+            .await,
+        "the issuer that is up",
+    );
+    let resp = s
+        .get_bearer("/protected", &mint(&keys().rsa, &claims(&down.issuer())))
+        .await;
+    assert_eq!(resp.status, 503, "the issuer that is down: {}", resp.text);
+}
+
 /// `/readyz`, `/metrics` and `/healthz` answer without the shared secret and over plain HTTP
 /// while both gates are on.
-pub async fn probes_are_never_gated(bin: &str) {
+async fn probes_are_never_gated(bin: &str) {
     let r = remote(
         bin,
         &[("SHARED_SECRET", "probe-gate-secret"), ("FORCE_HTTPS", "1")],
@@ -170,7 +259,7 @@ pub async fn probes_are_never_gated(bin: &str) {
 
 /// The counters move with what the sample does, and the exposition carries no token,
 /// secret, subject, `kid` or raw path.
-pub async fn metrics_exposition(bin: &str) {
+async fn metrics_count_requests_and_never_show_secrets(bin: &str) {
     let secret = "metrics-gate-secret-value";
     let r = remote(bin, &[("SHARED_SECRET", secret)]).await;
     let iss = r.idp.issuer();
@@ -290,7 +379,7 @@ pub async fn metrics_exposition(bin: &str) {
 }
 
 /// `METRICS=0`: nothing is exported and `/metrics` is an unknown route; readiness still works.
-pub async fn metrics_off(bin: &str) {
+async fn metrics_off_removes_the_route(bin: &str) {
     let s = Sample::start(bin, &[("METRICS", "0")]).await;
     let resp = s.get("/metrics", &[]).await;
     assert_eq!(resp.status, 404, "{}", resp.text);
@@ -299,7 +388,7 @@ pub async fn metrics_off(bin: &str) {
 
 /// `LOG_FORMAT=json`: every stderr line is a JSON object with level, target and message, and
 /// a refusal's line carries its error code (never the token).
-pub async fn json_logs(bin: &str) {
+async fn json_logs_are_one_object_per_line(bin: &str) {
     let r = remote(bin, &[("LOG_FORMAT", "json")]).await;
     let iss = r.idp.issuer();
     let expired = mint(
@@ -334,22 +423,120 @@ pub async fn json_logs(bin: &str) {
     assert!(!logs.contains(signature), "the token is logged:\n{logs}");
 }
 
-/// `LOG_FORMAT` other than `text` or `json` (or set but empty) is a start-up error naming it.
-pub async fn log_format_errors(bin: &str) {
-    for value in ["xml", ""] {
-        let (code, stderr) = Sample::start_failure(bin, &[("LOG_FORMAT", value)]).await;
-        assert!(
-            code.is_some_and(|c| c != 0),
-            "LOG_FORMAT={value:?}: exit {code:?}"
-        );
-        assert!(
-            stderr.contains("LOG_FORMAT"),
-            "LOG_FORMAT={value:?}: {stderr}"
-        );
-        assert_eq!(
-            stderr.trim().lines().count(),
-            1,
-            "LOG_FORMAT={value:?}: one line: {stderr}"
-        );
+/// Tokens and secrets never reach the logs.
+async fn tokens_and_secrets_never_logged(bin: &str) {
+    let secret = "very-secret-gateway-value";
+    let r = remote(
+        bin,
+        &[
+            ("SHARED_SECRET", secret),
+            ("API_KEYS", "ops:api-key-material-xyz"),
+        ],
+    )
+    .await;
+    let iss = r.idp.issuer();
+    let k = &keys().rsa;
+    let good = mint(k, &claims(&iss));
+    let expired = mint(k, &claims_with(&iss, json!({ "exp": now() - 100 })));
+    let gate = ("x-shared-secret", secret);
+    for token in [&good, &expired] {
+        let auth = format!("Bearer {token}");
+        r.sample
+            .get("/protected", &[gate, ("authorization", &auth)])
+            .await;
+        r.sample
+            .get("/admin", &[gate, ("authorization", &auth)])
+            .await;
+    }
+    r.sample
+        .get("/me", &[gate, ("x-api-key", "api-key-material-xyz")])
+        .await;
+    r.sample
+        .get("/me", &[gate, ("x-api-key", "wrong-api-key-material")])
+        .await;
+    r.sample
+        .get("/public", &[("x-shared-secret", "wrong-secret-material")])
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = r.sample.logs();
+    assert!(logs.contains("refused"), "refusals are logged:\n{logs}");
+    for needle in [
+        good.split('.').nth(2).unwrap_or("x"),
+        expired.split('.').nth(1).unwrap_or("x"),
+        secret,
+        "api-key-material-xyz",
+        "wrong-api-key-material",
+        "wrong-secret-material",
+    ] {
+        assert!(!logs.contains(needle), "logs contain {needle:?}:\n{logs}");
     }
 }
+
+/// `AUTH_JWKS_URL` with credentials is used (the key set is fetched with them), and they
+/// never appear in logs, `/healthz` or `/metrics`, not even when fetches fail and every
+/// line about them names the URL.
+async fn key_set_url_credentials_never_shown(bin: &str) {
+    const PASSWORD: &str = "hunter2-pw";
+    let idp = Idp::start(standard_jwks()).await;
+    let address = idp.issuer().trim_start_matches("http://").to_owned();
+    let url = format!("http://svc:{PASSWORD}@{address}/keys");
+    let s = Sample::start(
+        bin,
+        &[
+            ("AUTH_JWKS_URL", url.as_str()),
+            ("AUTH_JWKS_COOLDOWN_SECS", "1"),
+        ],
+    )
+    .await;
+    let resp = readiness_settled(&s).await;
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    let token = mint(&keys().rsa, &claims("urn:any"));
+    assert_granted(&s.get_bearer("/protected", &token).await, "keys fetched");
+
+    // A failed refetch, triggered by an unknown kid once the cooldown allows it.
+    idp.set_mode(Mode::Status(500));
+    let fetches = idp.fetches();
+    let unknown = mint_with_header(
+        &serde_json::json!({ "alg": "RS256", "kid": "not-there" }),
+        &claims("urn:any"),
+        &keys().rsa.encoding,
+        jsonwebtoken::Algorithm::RS256,
+    );
+    let deadline = Instant::now() + WAIT;
+    while idp.fetches() == fetches || !s.logs().contains("key set fetch failed") {
+        assert!(Instant::now() < deadline, "no refetch:\n{}", s.logs());
+        let _ = s.get_bearer("/protected", &unknown).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let health = s.get("/healthz", &[]).await.text;
+    let metrics = s.get("/metrics", &[]).await.text;
+    let logs = s.logs();
+    assert!(
+        logs.contains(&address),
+        "the URL is logged without credentials:\n{logs}"
+    );
+    for (what, text) in [
+        ("logs", &logs),
+        ("/healthz", &health),
+        ("/metrics", &metrics),
+    ] {
+        assert!(
+            !text.contains(PASSWORD),
+            "{what} show the password:\n{text}"
+        );
+        assert!(!text.contains("svc:"), "{what} show the user:\n{text}");
+    }
+}
+
+/// This group's cases, in the order they run.
+pub(super) const CASES: &[Case] = &[
+    case!(readiness_waits_for_the_first_key_set),
+    case!(readiness_never_drops_after_start),
+    case!(readiness_needs_one_issuer_with_keys),
+    case!(probes_are_never_gated),
+    case!(metrics_count_requests_and_never_show_secrets),
+    case!(metrics_off_removes_the_route),
+    case!(json_logs_are_one_object_per_line),
+    case!(tokens_and_secrets_never_logged),
+    case!(key_set_url_credentials_never_shown),
+];

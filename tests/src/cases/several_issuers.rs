@@ -4,7 +4,10 @@
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 
-use super::{assert_granted, assert_invalid_token, claims, claims_with, standard_jwks};
+use super::Case;
+use super::support::{
+    assert_granted, assert_invalid_token, claims, claims_with, standard_jwks, without,
+};
 use crate::idp::{Idp, jwks_of};
 use crate::keys::{keys, mint, mint_with_header};
 use crate::sample::Sample;
@@ -37,7 +40,7 @@ fn signed_by_b(claims: &serde_json::Value) -> String {
 
 /// Tokens of each listed issuer verify against that issuer's own keys; `/healthz` reports
 /// every issuer's key set.
-pub async fn several_issuers_accepted(bin: &str) {
+async fn each_issuer_verifies_with_its_own_keys(bin: &str) {
     let (a, b) = two_providers().await;
     let s = sample_for(bin, &[&a, &b]).await;
     let (iss_a, iss_b) = (a.issuer(), b.issuer());
@@ -77,7 +80,7 @@ pub async fn several_issuers_accepted(bin: &str) {
 
 /// A `kid` only ever matches keys of the token's own issuer: B's key, under the `kid` both
 /// issuers publish, never verifies a token claiming A, and A's never one claiming B.
-pub async fn several_issuers_keys_never_cross(bin: &str) {
+async fn keys_never_cross_issuers(bin: &str) {
     let (a, b) = two_providers().await;
     let s = sample_for(bin, &[&a, &b]).await;
     let (iss_a, iss_b) = (a.issuer(), b.issuer());
@@ -99,7 +102,7 @@ pub async fn several_issuers_keys_never_cross(bin: &str) {
 }
 
 /// A token whose `iss` is not listed, or that has none, is refused without any fetch.
-pub async fn several_issuers_unlisted_refused_without_fetch(bin: &str) {
+async fn unlisted_issuer_refused_without_fetch(bin: &str) {
     let (a, b) = two_providers().await;
     let s = sample_for(bin, &[&a, &b]).await;
     // Both start-up fetches have completed once each issuer's token verifies.
@@ -131,10 +134,7 @@ pub async fn several_issuers_unlisted_refused_without_fetch(bin: &str) {
             "issuer with a trailing slash",
             mint(&k.rsa, &claims(&format!("{}/", a.issuer()))),
         ),
-        (
-            "no iss",
-            mint(&k.rsa, &super::without(claims(&a.issuer()), "iss")),
-        ),
+        ("no iss", mint(&k.rsa, &without(claims(&a.issuer()), "iss"))),
         (
             "iss not a string",
             mint(&k.rsa, &claims_with(&a.issuer(), json!({ "iss": 7 }))),
@@ -147,7 +147,7 @@ pub async fn several_issuers_unlisted_refused_without_fetch(bin: &str) {
 }
 
 /// One issuer's outage leaves the other's tokens working.
-pub async fn several_issuers_outage_is_isolated(bin: &str) {
+async fn one_outage_leaves_other_issuers_serving(bin: &str) {
     let (a, b) = two_providers().await;
     a.stop();
     let s = sample_for(bin, &[&a, &b]).await;
@@ -162,31 +162,10 @@ pub async fn several_issuers_outage_is_isolated(bin: &str) {
     assert!(resp.header("retry-after").is_some(), "{:?}", resp.headers);
 }
 
-/// `AUTH_JWKS_URL` names one key set, so it cannot serve several issuers; an empty entry in
-/// the list is a start-up error too.
-pub async fn several_issuers_startup_errors(bin: &str) {
-    for (env, var) in [
-        (
-            vec![
-                ("AUTH_ISSUER", "https://a.example,https://b.example"),
-                ("AUTH_JWKS_URL", "https://a.example/keys"),
-            ],
-            "AUTH_JWKS_URL",
-        ),
-        (
-            vec![("AUTH_ISSUER", "https://a.example,,https://b.example")],
-            "AUTH_ISSUER",
-        ),
-        (
-            vec![("AUTH_ISSUER", "https://a.example,https://a.example")],
-            "AUTH_ISSUER",
-        ),
-    ] {
-        let (code, stderr) = Sample::start_failure(bin, &env).await;
-        assert!(code.is_some_and(|c| c != 0), "{env:?} started");
-        assert!(
-            stderr.contains(var),
-            "{env:?}: error does not name {var}:\n{stderr}"
-        );
-    }
-}
+/// This group's cases, in the order they run.
+pub(super) const CASES: &[Case] = &[
+    case!(each_issuer_verifies_with_its_own_keys),
+    case!(keys_never_cross_issuers),
+    case!(unlisted_issuer_refused_without_fetch),
+    case!(one_outage_leaves_other_issuers_serving),
+];

@@ -1,4 +1,5 @@
-//! Key sets that would let a forger through, flood the logs or leak their own content.
+//! Key sets that would let a forger through, crash or wedge the key store, flood the logs or
+//! leak their own content: unusable keys are skipped and the rest of the set serves.
 //!
 //! An Ed25519 public key of small order (a point of the eight-element torsion subgroup)
 //! accepts the signature `R` = identity, `S` = 0 for every message whose hash is a multiple
@@ -10,17 +11,46 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
-use super::{assert_granted, assert_invalid_token, claims, claims_with};
+use super::Case;
+use super::support::{
+    FAST_REFETCH, assert_granted, assert_invalid_token, claims, claims_with, remote_cached,
+    remote_with, until,
+};
 use crate::idp::{Idp, jwks_of};
-use crate::keys::{b64, keys, mint};
+use crate::keys::{b64, keys, mint, mint_with_header};
 use crate::sample::Sample;
+
+/// A copy of `jwk` under `kid` with `member` set to `value`.
+fn altered(jwk: &Value, kid: &str, member: &str, value: Value) -> Value {
+    let mut key = jwk.clone();
+    key["kid"] = json!(kid);
+    key[member] = value;
+    key
+}
+
+/// Keys no verifier may use, each under its own kid (the kids are the case's labels).
+fn unusable_keys() -> Vec<Value> {
+    let k = keys();
+    vec![
+        altered(&k.rsa2.jwk, "n-empty", "n", json!("")),
+        altered(&k.rsa2.jwk, "n-zero", "n", json!(b64([0u8]))),
+        altered(&k.rsa2.jwk, "e-long", "e", json!(b64([1u8, 0, 0, 0, 1]))),
+        altered(&k.ec256.jwk, "x-short", "x", json!(b64([7u8; 31]))),
+        altered(&k.ec256.jwk, "y-long", "y", json!(b64([7u8; 33]))),
+        altered(&k.ec256.jwk, "crv-p384", "crv", json!("P-384")),
+        altered(&k.ec256.jwk, "off-curve", "y", json!(b64([1u8; 32]))),
+        json!({ "kty": "AKP", "kid": "akp", "alg": "ML-DSA-44", "pub": b64([7u8; 1312]) }),
+        json!({ "kty": "OKP", "crv": "Ed448", "kid": "ed448", "x": b64([7u8; 57]) }),
+    ]
+}
 
 /// Every small-order Ed25519 point as a JWK `x`: the eight torsion points canonically
 /// encoded, then the non-canonical encodings of the same points (`y` >= p, or the sign bit
 /// set where `x` = 0). Each label is the kid the key is published under.
-pub(crate) const SMALL_ORDER_X: [(&str, &str); 14] = [
+const SMALL_ORDER_X: [(&str, &str); 14] = [
     ("identity", "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
     ("order-2", "7P_______________________________________38"),
     ("order-4", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
@@ -153,10 +183,125 @@ fn tail(logs: &str) -> &str {
     &logs[start..]
 }
 
+/// Keys that must not be used are skipped; the rest of the set serves.
+async fn weak_enc_symmetric_and_duplicate_keys_are_skipped(bin: &str) {
+    let k = keys();
+    let mut weak = k.rsa2.jwk.clone();
+    weak["kid"] = json!("weak");
+    weak["n"] = json!(b64([0xC5u8; 128]));
+    let mut enc = k.rsa2.jwk.clone();
+    enc["kid"] = json!("enc");
+    enc["use"] = json!("enc");
+    let mut duplicate = k.rsa2.jwk.clone();
+    duplicate["kid"] = json!("rsa-1");
+    let set = json!({ "keys": [
+        weak, enc,
+        { "kty": "EC", "crv": "P-256", "kid": "off-curve", "x": b64([1u8; 32]), "y": b64([2u8; 32]) },
+        { "kty": "oct", "kid": "hmac", "k": b64(b"symmetric-secret") },
+        { "kty": "RSA", "kid": "broken", "n": "!!!", "e": "AQAB" },
+        "not a key",
+        k.rsa.jwk, duplicate,
+    ]});
+    let r = remote_with(bin, set, &[]).await;
+    let iss = r.idp.issuer();
+    assert_granted(
+        &r.sample
+            .get_bearer("/protected", &mint(&k.rsa, &claims(&iss)))
+            .await,
+        "good key",
+    );
+    let with_kid = |kid: &str, key: &EncodingKey| {
+        mint_with_header(
+            &json!({ "alg": "RS256", "kid": kid }),
+            &claims(&iss),
+            key,
+            Algorithm::RS256,
+        )
+    };
+    for kid in ["weak", "enc", "rsa-1"] {
+        assert_invalid_token(
+            &r.sample
+                .get_bearer("/protected", &with_kid(kid, &k.rsa2.encoding))
+                .await,
+            kid,
+        );
+    }
+    let hmac = mint_with_header(
+        &json!({"alg":"HS256","kid":"hmac"}),
+        &claims(&iss),
+        &EncodingKey::from_secret(b"symmetric-secret"),
+        Algorithm::HS256,
+    );
+    assert_invalid_token(
+        &r.sample.get_bearer("/protected", &hmac).await,
+        "oct key from the set",
+    );
+}
+
+/// Unusable keys beside good ones: the good keys serve, the bad kids are refused, `/healthz`
+/// stays sane, and a later rotation is still picked up (the store is not wedged).
+async fn unusable_keys_are_skipped(bin: &str) {
+    let k = keys();
+    let mut set = unusable_keys();
+    set.extend([k.rsa.jwk.clone(), k.ec256.jwk.clone(), k.ed.jwk.clone()]);
+    let r = remote_cached(bin, json!({ "keys": set }), "max-age=1", &FAST_REFETCH).await;
+    let iss = r.idp.issuer();
+    for (key, what) in [(&k.rsa, "RSA"), (&k.ec256, "P-256"), (&k.ed, "Ed25519")] {
+        assert_granted(
+            &r.sample
+                .get_bearer("/protected", &mint(key, &claims(&iss)))
+                .await,
+            what,
+        );
+    }
+    for bad in unusable_keys() {
+        let kid = bad["kid"].as_str().unwrap_or_default();
+        let (header_alg, alg, key) = match bad["kty"].as_str() {
+            Some("EC") => ("ES256", Algorithm::ES256, &k.ec256.encoding),
+            Some("RSA") => ("RS256", Algorithm::RS256, &k.rsa2.encoding),
+            _ => ("EdDSA", Algorithm::EdDSA, &k.ed.encoding),
+        };
+        let token = mint_with_header(
+            &json!({ "alg": header_alg, "kid": kid }),
+            &claims(&iss),
+            key,
+            alg,
+        );
+        assert_invalid_token(&r.sample.get_bearer("/protected", &token).await, kid);
+    }
+    let health = r.sample.get("/healthz", &[]).await;
+    assert_eq!(health.status, 200, "{}", health.text);
+    assert_eq!(health.json["keys"]["count"], 3, "{}", health.text);
+    assert!(
+        health.json["keys"]["last_error"].is_null(),
+        "{}",
+        health.text
+    );
+    // The provider rotates to a new key, still beside the unusable ones.
+    let mut rotated = unusable_keys();
+    rotated.push(k.rsa2.jwk.clone());
+    r.idp.publish(json!({ "keys": rotated }));
+    let new = mint(&k.rsa2, &claims(&iss));
+    until(
+        "the rotated key",
+        || r.sample.get_bearer("/protected", &new),
+        |resp| resp.status == 200,
+    )
+    .await;
+    let old = mint(&k.rsa, &claims(&iss));
+    let resp = until(
+        "the retired key",
+        || r.sample.get_bearer("/protected", &old),
+        |resp| resp.status == 401,
+    )
+    .await;
+    assert_invalid_token(&resp, "retired key");
+}
+
 /// For each small-order Ed25519 key, a set holding it (under its own kid) beside a good key:
 /// the good key serves, and forged admin tokens under the small-order kid are `401`, never
 /// `200`, on every try.
-pub async fn small_order_ed25519_keys_never_verify(bin: &str) {
+async fn small_order_ed25519_keys_never_verify(bin: &str) {
     let good = &keys().ed;
     for (kid, x) in SMALL_ORDER_X {
         let idp = Idp::start(jwks_of(&[&small_order_jwk(kid, x), &good.jwk])).await;
@@ -182,7 +327,7 @@ pub async fn small_order_ed25519_keys_never_verify(bin: &str) {
 
 /// A set holding only small-order Ed25519 keys holds no usable key: token routes answer
 /// `503` (as for any unusable key set), forged tokens included.
-pub async fn only_small_order_ed25519_keys_is_no_key_set(bin: &str) {
+async fn only_small_order_ed25519_keys_is_no_key_set(bin: &str) {
     let set: Vec<Value> = SMALL_ORDER_X
         .iter()
         .map(|(kid, x)| small_order_jwk(kid, x))
@@ -204,7 +349,7 @@ pub async fn only_small_order_ed25519_keys_is_no_key_set(bin: &str) {
 
 /// Tens of thousands of unusable entries cost a few log lines per fetch, not one per entry,
 /// and no log line repeats a kid or other content of the document.
-pub async fn skipped_keys_logged_in_bounded_lines(bin: &str) {
+async fn skipped_keys_logged_in_bounded_lines(bin: &str) {
     const JUNK: usize = 60_000;
     const SECRET_KID: &str = "AKIA-kid-from-the-document";
     let k = keys();
@@ -267,7 +412,7 @@ pub async fn skipped_keys_logged_in_bounded_lines(bin: &str) {
 
 /// A document that is not a key set is refused in the service's own words: neither
 /// `/healthz` `last_error` nor the logs repeat what the document holds.
-pub async fn key_set_content_never_echoed(bin: &str) {
+async fn key_set_content_never_echoed(bin: &str) {
     const SECRET: &str = "AKIA-internal-value";
     let idp = Idp::start(json!({ "keys": SECRET })).await;
     let iss = idp.issuer();
@@ -283,3 +428,13 @@ pub async fn key_set_content_never_echoed(bin: &str) {
     let logs = wait_logged(&sample, "key set refused", 1).await;
     assert!(!logs.contains("AKIA"), "{}", tail(&logs));
 }
+
+/// This group's cases, in the order they run.
+pub(super) const CASES: &[Case] = &[
+    case!(weak_enc_symmetric_and_duplicate_keys_are_skipped),
+    case!(unusable_keys_are_skipped),
+    case!(small_order_ed25519_keys_never_verify),
+    case!(only_small_order_ed25519_keys_is_no_key_set),
+    case!(skipped_keys_logged_in_bounded_lines),
+    case!(key_set_content_never_echoed),
+];

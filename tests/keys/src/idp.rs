@@ -1,12 +1,15 @@
 //! A controllable identity provider on loopback: an OpenID discovery document and a JWKS
-//! endpoint that counts its fetches and can be told to rotate, fail, hang, return garbage
+//! endpoint that records its fetches and can be told to rotate, fail, hang, return garbage
 //! or go away, to name another issuer in its discovery document, to move its key set to
 //! another path, and to reach the key set through a chain of redirects.
+//!
+//! It runs as a task of the Tokio runtime it is started on, so it serves while that runtime
+//! runs: a multi-thread runtime always, a current-thread one while it is blocked on.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -36,7 +39,9 @@ struct Shared {
     mode: Mutex<Mode>,
     cache_control: Mutex<Option<String>>,
     delay: Mutex<Duration>,
-    fetches: AtomicUsize,
+    /// When each key set request arrived, in order.
+    fetch_times: Mutex<Vec<Instant>>,
+    discovery_fetches: AtomicUsize,
     base: Mutex<String>,
     /// The `issuer` the discovery document names instead of the real one, if any.
     discovery_issuer: Mutex<Option<String>>,
@@ -60,6 +65,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
+    shared.discovery_fetches.fetch_add(1, Ordering::SeqCst);
     let base = lock(&shared.base).clone();
     let issuer = lock(&shared.discovery_issuer)
         .clone()
@@ -89,7 +95,7 @@ fn redirect_to(location: &str) -> Response {
 }
 
 async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
-    shared.fetches.fetch_add(1, Ordering::SeqCst);
+    lock(&shared.fetch_times).push(Instant::now());
     let delay = *lock(&shared.delay);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -136,7 +142,8 @@ impl Idp {
             mode: Mutex::new(Mode::Serve),
             cache_control: Mutex::new(None),
             delay: Mutex::new(Duration::ZERO),
-            fetches: AtomicUsize::new(0),
+            fetch_times: Mutex::new(Vec::new()),
+            discovery_fetches: AtomicUsize::new(0),
             base: Mutex::new(format!("http://{addr}")),
             discovery_issuer: Mutex::new(None),
             jwks_path: Mutex::new("/keys".to_owned()),
@@ -190,7 +197,21 @@ impl Idp {
 
     /// How many times the key set was requested.
     pub fn fetches(&self) -> usize {
-        self.shared.fetches.load(Ordering::SeqCst)
+        lock(&self.shared.fetch_times).len()
+    }
+
+    /// When the key set was requested at or after `from`, in order.
+    pub fn fetches_since(&self, from: Instant) -> Vec<Instant> {
+        lock(&self.shared.fetch_times)
+            .iter()
+            .copied()
+            .filter(|t| *t >= from)
+            .collect()
+    }
+
+    /// How many times the discovery document was requested.
+    pub fn discovery_fetches(&self) -> usize {
+        self.shared.discovery_fetches.load(Ordering::SeqCst)
     }
 
     /// Publishes a new key set.

@@ -1,0 +1,16 @@
+//! What every test of this workspace needs to stand in for an identity provider: real keys,
+//! generated fresh ([`TestKey`]) with their public JWKs, tokens signed with them (well formed
+//! or deliberately not: [`mint`], [`sign_raw`]), and a provider on loopback that serves a key
+//! set and can be told to rotate, fail, hang or go away ([`Idp`]).
+//!
+//! One source for the conformance suite (`tests/`), the fuzz targets (`fuzz/`) and
+//! `api-auth`'s benchmarks. It does not depend on `api-auth`: the keys and the provider are
+//! written independently of the code they test.
+
+pub mod idp;
+mod key;
+mod token;
+
+pub use idp::{Idp, Mode, jwks_of};
+pub use key::TestKey;
+pub use token::{b64, mint, mint_as, mint_with_header, now, sign_raw};
