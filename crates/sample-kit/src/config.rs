@@ -121,7 +121,7 @@ impl Config {
     }
 
     /// Reads configuration through `lookup` (the environment, or a map in tests), then has
-    /// the library check the settings (see [`Config::check`]).
+    /// the library's builder check the settings, before any port is bound.
     ///
     /// A variable that is set but empty or blank is an error naming it, never "unset".
     pub fn from_lookup(
