@@ -1,14 +1,13 @@
-//! The sample contract on actix-web.
+//! Run with `cargo run -p sample-actix` (port 8002, `PORT=0` for any free one), then paste one
+//! of the curl commands it prints.
 //!
-//! Sanic's `@app.middleware("request")`, which verifies the bearer token and stores the claims
-//! on `request.ctx.user`, becomes [`verify_bearer`]: an actix middleware wrapped around the
-//! `/protected` and `/admin` routes that puts the verified [`Claims`] into the request
-//! extensions, where handlers read them as `web::ReqData<Claims>`. [`require_admin`] runs after
-//! it on `/admin`. `/me` takes a [`KeyUser`] extractor, and [`gate`] wraps the whole app,
-//! unknown routes included.
-//!
-//! actix-web uses `http` 0.2 types, so the crate views a request through its own [`Head`] and
-//! turns a [`Reply`] into an [`HttpResponse`] with [`respond`].
+//! The sample contract on actix-web. [`verify_bearer`] is a middleware on the `/protected` and
+//! `/admin` routes that verifies the bearer token and puts the claims in the request
+//! extensions, where handlers read them as `web::ReqData<Claims>`; on `/admin` the [`Admin<T>`]
+//! extractor then requires the admin role and reads them into a type of the handler's own
+//! (`Admin<Caller>`). `/me` takes a [`KeyUser`] extractor, and [`gate`] wraps the whole app.
+//! actix-web uses `http` 0.2 types, so requests are read through [`Head`] and replies answered
+//! with [`respond`].
 
 use std::fmt;
 use std::future::{Ready, ready};
@@ -16,6 +15,7 @@ use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{self, ServiceRequest, ServiceResponse};
+use actix_web::error::ErrorInternalServerError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
@@ -24,20 +24,13 @@ use actix_web::{
     Route, guard, web,
 };
 use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply};
-use sample_kit::{metrics, routes, server};
+use sample_kit::{Caller, limits, metrics, replies, roles, routes, server};
+use serde::de::DeserializeOwned;
 
-/// Request heads (request target and headers) larger than this are answered `431`.
-const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// Time a client has to send the first request head of a connection.
-const HEAD_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time an idle keep-alive connection stays open.
-const KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// Time a connection's shutdown may take before it is dropped.
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Concurrent connections per worker; beyond it the listener pauses accepting.
 const MAX_CONNECTIONS_PER_WORKER: usize = 10_000;
-/// Seconds in-flight requests get to finish on shutdown.
-const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
 
 /// A contract reply as an actix response.
 fn respond(reply: Reply) -> HttpResponse {
@@ -94,29 +87,25 @@ impl ResponseError for Refusal {
     }
 }
 
-/// The size of the request target and headers, as actix has no setting for it.
-fn head_size(head: &dev::RequestHead) -> usize {
-    let target = head.uri.path_and_query().map_or(1, |pq| pq.as_str().len());
-    let headers: usize = head
-        .headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
-    target + headers
-}
-
-/// Oversized heads get `431`, then HTTPS redirect and shared secret run before any route
-/// (`/healthz`, `/readyz` and `/metrics` excepted), then the path must be one this process
-/// serves, byte for byte: actix's router matches the percent-decoded path (`/%70ublic` would
-/// reach `/public`), and the development issuer's paths do not exist outside development
-/// mode. Every response is counted.
+/// The head limit first (actix has no setting for it), then [`routes::gate`]: allowed hosts,
+/// HTTPS redirect and shared secret, then a path this process serves, byte for byte (actix's
+/// router matches the percent-decoded path, so `/%70ublic` would reach `/public`). Every
+/// response is counted.
 async fn gate(
     auth: web::Data<Auth>,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let route = metrics::route(req.path());
-    if head_size(req.head()) > MAX_HEAD_BYTES {
+    let head = req.head();
+    let target = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let headers = head.headers.iter();
+    let size = limits::head_bytes(
+        head.method.as_str(),
+        target,
+        headers.map(|(name, value)| (name.as_str().len(), value.len())),
+    );
+    if size > limits::MAX_HEAD_BYTES {
         // The same empty answer actix gives heads over its own 128 KiB buffer.
         let response = HttpResponse::build(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
             .force_close()
@@ -124,14 +113,9 @@ async fn gate(
         metrics::record_request(route, response.status().as_u16());
         return Ok(req.into_response(response).map_into_right_body());
     }
-    if let Err(refusal) = auth.gate(&Head(req.head())) {
-        metrics::record_request(route, refusal.status());
-        return Err(Refusal(refusal).into());
-    }
-    if routes::served_methods(&auth, req.head().uri.path()).is_none() {
-        metrics::record_request(route, 404);
-        let response = respond(routes::not_found());
-        return Ok(req.into_response(response).map_into_right_body());
+    if let Err(refusal) = routes::gate(&auth, &Head(head)) {
+        metrics::record_request(route, refusal.status);
+        return Ok(req.into_response(respond(refusal)).map_into_right_body());
     }
     let result = next.call(req).await;
     let status = match &result {
@@ -142,8 +126,7 @@ async fn gate(
     Ok(result?.map_into_left_body())
 }
 
-/// Sanic's request middleware: verifies the bearer token and stores the claims in the
-/// request extensions (Sanic: `request.ctx.user = decoded`).
+/// Verifies the bearer token and stores the claims in the request extensions.
 async fn verify_bearer(
     auth: web::Data<Auth>,
     req: ServiceRequest,
@@ -157,15 +140,30 @@ async fn verify_bearer(
     next.call(req).await
 }
 
-/// Runs after [`verify_bearer`]: the stored claims must carry the admin role or scope.
-async fn require_admin(
-    auth: web::Data<Auth>,
-    claims: web::ReqData<Claims>,
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    auth.require_admin(&claims).map_err(Refusal)?;
-    next.call(req).await
+/// The [`Auth`] registered as app data.
+fn app_auth(req: &HttpRequest) -> Result<&Auth, Error> {
+    let auth = req.app_data::<web::Data<Auth>>();
+    auth.map(|auth| auth.get_ref())
+        .ok_or_else(|| ErrorInternalServerError("Auth is not registered"))
+}
+
+/// The claims [`verify_bearer`] stored, when they carry the admin role or scope: as sent, and
+/// read into `T`, a type of the handler's own (claims that do not fit it are refused `401`).
+struct Admin<T>(Claims, T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Admin<T> {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut dev::Payload) -> Self::Future {
+        let claims = req.extensions().get::<Claims>().cloned();
+        let claims = claims.ok_or_else(|| ErrorInternalServerError("no verified claims"));
+        ready(app_auth(req).and_then(|auth| {
+            let claims = claims?;
+            let typed = roles::require_admin(auth, &claims).map_err(Refusal)?;
+            Ok(Admin(claims, typed))
+        }))
+    }
 }
 
 /// The owner of the request's `X-API-Key`.
@@ -176,92 +174,83 @@ impl FromRequest for KeyUser {
     type Future = Ready<Result<Self, Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut dev::Payload) -> Self::Future {
-        ready(match req.app_data::<web::Data<Auth>>() {
-            Some(auth) => auth
-                .api_key_user(&Head(req.head()))
-                .map(KeyUser)
-                .map_err(|e| Refusal(e).into()),
-            None => Err(actix_web::error::ErrorInternalServerError(
-                "Auth is not registered",
-            )),
-        })
+        ready(app_auth(req).and_then(|auth| {
+            let user = auth.api_key_user(&Head(req.head())).map_err(Refusal)?;
+            Ok(KeyUser(user))
+        }))
     }
 }
 
 /// `GET /healthz`: never gated, reports the key set's state.
 async fn healthz(auth: web::Data<Auth>) -> HttpResponse {
-    respond(routes::healthz(&auth))
+    respond(replies::healthz(&auth))
 }
 
 /// `GET /readyz`: never gated, 503 until a usable key set is held.
 async fn readyz(auth: web::Data<Auth>) -> HttpResponse {
-    respond(routes::readyz(&auth))
+    respond(replies::readyz(&auth))
 }
 
 /// `GET /metrics`: never gated, the Prometheus exposition.
 async fn metrics_text() -> HttpResponse {
-    respond(routes::metrics())
+    respond(replies::metrics())
 }
 
 /// `GET /public`.
 async fn public() -> HttpResponse {
-    respond(routes::public())
+    respond(replies::public())
 }
 
-/// `GET /protected`: the claims [`verify_bearer`] stored (Sanic: `request.ctx.user`).
+/// `GET /protected`: the claims [`verify_bearer`] stored.
 async fn protected(claims: web::ReqData<Claims>) -> HttpResponse {
-    respond(routes::protected(&claims))
+    respond(replies::protected(&claims))
 }
 
-/// `GET /admin`: claims that passed [`verify_bearer`] and [`require_admin`].
-async fn admin(claims: web::ReqData<Claims>) -> HttpResponse {
-    respond(routes::admin(&claims))
+/// `GET /admin`: claims that passed [`verify_bearer`] and [`Admin`].
+async fn admin(Admin(claims, caller): Admin<Caller>) -> HttpResponse {
+    respond(replies::admin(&claims, &caller))
 }
 
 /// `GET /me`: the owner of the API key.
 async fn me(KeyUser(user): KeyUser) -> HttpResponse {
-    respond(routes::me(&user))
+    respond(replies::me(&user))
 }
 
-/// `POST /dev/token` (development mode): at most [`routes::MAX_BODY_BYTES`] of JSON claims; a
+/// `POST /dev/token` (development mode): at most [`limits::MAX_BODY_BYTES`] of JSON claims; a
 /// declared length over it is refused before the body is read.
 async fn dev_token(auth: web::Data<Auth>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     let declared = req.headers().get(CONTENT_LENGTH).map(HeaderValue::as_bytes);
-    if routes::declared_body_too_large(declared) {
-        return respond(routes::payload_too_large());
+    if limits::declared_body_too_large(declared) {
+        return respond(replies::payload_too_large());
     }
-    match payload.to_bytes_limited(routes::MAX_BODY_BYTES).await {
-        Ok(Ok(body)) => respond(routes::dev_token(&auth, &body)),
-        Err(_limit_exceeded) => respond(routes::payload_too_large()),
+    match payload.to_bytes_limited(limits::MAX_BODY_BYTES).await {
+        Ok(Ok(body)) => respond(replies::dev_token(&auth, &body)),
+        Err(_limit_exceeded) => respond(replies::payload_too_large()),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "unreadable request body");
-            respond(routes::bad_request())
+            respond(replies::bad_request())
         }
     }
 }
 
 /// `GET /.well-known/openid-configuration` (development mode).
 async fn openid_configuration(auth: web::Data<Auth>) -> HttpResponse {
-    respond(routes::openid_configuration(&auth))
+    respond(replies::openid_configuration(&auth))
 }
 
 /// `GET /.well-known/jwks.json` (development mode).
 async fn jwks(auth: web::Data<Auth>) -> HttpResponse {
-    respond(routes::jwks(&auth))
+    respond(replies::jwks(&auth))
 }
 
-/// Any other path: a JSON `404`, after the gate.
-async fn not_found() -> HttpResponse {
-    respond(routes::not_found())
+/// No route for the method and path: `405` with `Allow`, or `404`.
+async fn unmatched(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
+    respond(routes::unmatched(&auth, req.path()))
 }
 
-/// A resource at the contract's `path` that answers other methods `405`, with `Allow` from
-/// the contract's route table.
+/// A resource at the contract's `path` whose other methods are [`unmatched`].
 fn resource(path: &'static str) -> actix_web::Resource {
-    let allow = routes::allowed_methods(path).unwrap_or_default();
-    web::resource(path).default_service(web::to(move || {
-        ready(respond(routes::method_not_allowed(allow)))
-    }))
+    web::resource(path).default_service(web::to(unmatched))
 }
 
 /// A `GET` route that answers `HEAD` too (without the body).
@@ -277,10 +266,7 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource(routes::METRICS).route(get().to(metrics_text)))
         .service(resource(routes::PUBLIC).route(get().to(public)))
         .service(resource(routes::PROTECTED).route(get().to(protected).wrap(bearer())))
-        .service(
-            resource(routes::ADMIN)
-                .route(get().to(admin).wrap(from_fn(require_admin)).wrap(bearer())),
-        )
+        .service(resource(routes::ADMIN).route(get().to(admin).wrap(bearer())))
         .service(resource(routes::ME).route(get().to(me)))
         .service(resource(routes::DEV_TOKEN).route(web::post().to(dev_token)))
         .service(resource(routes::OPENID_CONFIGURATION).route(get().to(openid_configuration)))
@@ -299,14 +285,14 @@ async fn main() {
         App::new()
             .app_data(auth.clone())
             .configure(configure)
-            .default_service(web::to(not_found))
+            .default_service(web::to(unmatched))
             .wrap(from_fn(gate))
     })
-    .keep_alive(KEEP_ALIVE)
-    .client_request_timeout(HEAD_READ_TIMEOUT)
+    .keep_alive(limits::KEEP_ALIVE)
+    .client_request_timeout(limits::HEAD_READ_TIMEOUT)
     .client_disconnect_timeout(DISCONNECT_TIMEOUT)
     .max_connections(MAX_CONNECTIONS_PER_WORKER)
-    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+    .shutdown_timeout(limits::SHUTDOWN_GRACE.as_secs())
     .disable_signals()
     .listen(listener)
     .unwrap_or_else(|e| server::exit_with(e))

@@ -1,14 +1,12 @@
-//! The sample contract on axum.
+//! Run with `cargo run -p sample-axum` (port 8001, `PORT=0` for any free one), then paste one
+//! of the curl commands it prints.
 //!
-//! FastAPI's `Depends(validate_jwt)` becomes an extractor: a handler that takes [`User`]
-//! runs only for a verified token, and one that takes [`Admin`] only for a verified token
-//! with the admin role. [`Admin`] is generic over the claims type: `/admin` takes its caller
-//! as [`Caller`], a `#[derive(Deserialize)]` struct, through `Auth::claims_as`. The shared-secret gate and HTTPS redirect are a middleware layered
-//! over the whole router.
-//!
-//! `axum::serve` does not expose hyper's connection limits, so the router is served through
-//! [`sample_kit::http1::serve`], which bounds request heads and the time a client may take to
-//! send them.
+//! The sample contract on axum. The route's credentials are extractors: a handler that takes
+//! [`User`] runs only for a verified bearer token, one that takes [`Admin<T>`] only for a token
+//! with the admin role, whose claims it also reads into a type of its own (`Admin<Caller>`),
+//! and one that takes [`KeyUser`] only for a known `X-API-Key`. The gate in front of every
+//! route is a middleware, [`gate`]. The router is served through [`sample_kit::http1`], which
+//! applies the head size and read timeout `axum::serve` does not expose.
 
 use api_auth::{ApiKeyUser, Auth, AuthError, Claims, HttpRequestHead, Reply};
 use axum::Router;
@@ -21,7 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::service::TowerToHyperService;
-use sample_kit::{Caller, http1, metrics, routes, server};
+use sample_kit::{Caller, http1, limits, metrics, replies, roles, routes, server};
 use serde::de::DeserializeOwned;
 
 /// A contract reply as an axum response.
@@ -42,7 +40,7 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// The verified claims of the request's bearer token (FastAPI: `Depends(validate_jwt)`).
+/// The verified claims of the request's bearer token.
 struct User(Claims);
 
 impl FromRequestParts<Auth> for User {
@@ -63,8 +61,7 @@ impl<T: DeserializeOwned> FromRequestParts<Auth> for Admin<T> {
 
     async fn from_request_parts(parts: &mut Parts, auth: &Auth) -> Result<Self, Self::Rejection> {
         let User(claims) = User::from_request_parts(parts, auth).await?;
-        auth.require_admin(&claims).map_err(Refusal)?;
-        let typed = auth.claims_as(&claims).map_err(Refusal)?;
+        let typed = roles::require_admin(auth, &claims).map_err(Refusal)?;
         Ok(Admin(claims, typed))
     }
 }
@@ -81,101 +78,89 @@ impl FromRequestParts<Auth> for KeyUser {
     }
 }
 
-/// HTTPS redirect, then shared secret, before any route (`/healthz`, `/readyz` and
-/// `/metrics` excepted); counts every response.
+/// [`routes::gate`] before any route (allowed hosts, HTTPS redirect, shared secret, then a
+/// path this process serves); counts every response.
 async fn gate(State(auth): State<Auth>, request: Request, next: Next) -> Response {
     let route = metrics::route(request.uri().path());
     let head = HttpRequestHead::new(request.headers(), request.uri());
-    let response = match auth.gate(&head) {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => Refusal(refusal).into_response(),
+    let response = match routes::gate(&auth, &head) {
+        Ok(_) => next.run(request).await,
+        Err(refusal) => Json(refusal).into_response(),
     };
     metrics::record_request(route, response.status().as_u16());
     response
 }
 
 async fn healthz(State(auth): State<Auth>) -> Json {
-    Json(routes::healthz(&auth))
+    Json(replies::healthz(&auth))
 }
 
 async fn readyz(State(auth): State<Auth>) -> Json {
-    Json(routes::readyz(&auth))
+    Json(replies::readyz(&auth))
 }
 
 async fn metrics_text() -> Json {
-    Json(routes::metrics())
+    Json(replies::metrics())
 }
 
 async fn public() -> Json {
-    Json(routes::public())
+    Json(replies::public())
 }
 
 async fn protected(User(claims): User) -> Json {
-    Json(routes::protected(&claims))
+    Json(replies::protected(&claims))
 }
 
-/// `GET /admin`: the typed [`Caller`] goes to the audit log, the claims as sent to the body.
 async fn admin(Admin(claims, caller): Admin<Caller>) -> Json {
-    caller.log_access(routes::ADMIN);
-    Json(routes::admin(&claims))
+    Json(replies::admin(&claims, &caller))
 }
 
 async fn me(KeyUser(user): KeyUser) -> Json {
-    Json(routes::me(&user))
+    Json(replies::me(&user))
 }
 
 /// `POST /dev/token`: a declared length over the limit is refused before the body is read.
 async fn dev_token(State(auth): State<Auth>, headers: HeaderMap, body: Body) -> Json {
     let declared = headers.get(CONTENT_LENGTH).map(HeaderValue::as_bytes);
-    if routes::declared_body_too_large(declared) {
-        return Json(routes::payload_too_large());
+    if limits::declared_body_too_large(declared) {
+        return Json(replies::payload_too_large());
     }
     // A limited read fails only past the limit, or when the client is gone anyway.
-    match axum::body::to_bytes(body, routes::MAX_BODY_BYTES).await {
-        Ok(body) => Json(routes::dev_token(&auth, &body)),
-        Err(_) => Json(routes::payload_too_large()),
+    match axum::body::to_bytes(body, limits::MAX_BODY_BYTES).await {
+        Ok(body) => Json(replies::dev_token(&auth, &body)),
+        Err(_) => Json(replies::payload_too_large()),
     }
-}
-
-/// Unknown paths.
-async fn not_found() -> Json {
-    Json(routes::not_found())
-}
-
-/// A known path with a method it does not serve.
-async fn method_not_allowed(uri: Uri) -> Json {
-    let allow = routes::allowed_methods(uri.path()).unwrap_or_default();
-    Json(routes::method_not_allowed(allow))
 }
 
 async fn openid_configuration(State(auth): State<Auth>) -> Json {
-    Json(routes::openid_configuration(&auth))
+    Json(replies::openid_configuration(&auth))
 }
 
 async fn jwks(State(auth): State<Auth>) -> Json {
-    Json(routes::jwks(&auth))
+    Json(replies::jwks(&auth))
 }
 
-/// The contract's routes; the development issuer's only in development mode, so that outside
-/// it their paths are unknown (`404` for every method).
+/// No route for the method and path: `405` with `Allow`, or `404`.
+async fn unmatched(State(auth): State<Auth>, uri: Uri) -> Json {
+    Json(routes::unmatched(&auth, uri.path()))
+}
+
+/// Every route of the contract behind the gate, which answers a development route outside
+/// development mode `404`.
 fn app(auth: Auth) -> Router {
-    let mut router = Router::new()
+    Router::new()
         .route(routes::HEALTHZ, get(healthz))
         .route(routes::READYZ, get(readyz))
         .route(routes::METRICS, get(metrics_text))
         .route(routes::PUBLIC, get(public))
         .route(routes::PROTECTED, get(protected))
         .route(routes::ADMIN, get(admin))
-        .route(routes::ME, get(me));
-    if auth.is_development() {
-        router = router
-            .route(routes::DEV_TOKEN, post(dev_token))
-            .route(routes::OPENID_CONFIGURATION, get(openid_configuration))
-            .route(routes::JWKS, get(jwks));
-    }
-    router
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .route(routes::ME, get(me))
+        .route(routes::DEV_TOKEN, post(dev_token))
+        .route(routes::OPENID_CONFIGURATION, get(openid_configuration))
+        .route(routes::JWKS, get(jwks))
+        .fallback(unmatched)
+        .method_not_allowed_fallback(unmatched)
         .layer(middleware::from_fn_with_state(auth.clone(), gate))
         .with_state(auth)
 }
@@ -183,7 +168,5 @@ fn app(auth: Auth) -> Router {
 #[tokio::main]
 async fn main() {
     let (auth, listener) = server::start(8001);
-    let listener =
-        tokio::net::TcpListener::from_std(listener).unwrap_or_else(|e| server::exit_with(e));
     http1::serve(listener, TowerToHyperService::new(app(auth))).await;
 }

@@ -1,15 +1,22 @@
-//! Configuration from the environment, validated once at start-up.
+//! Configuration from the environment, read once at start-up.
+//!
+//! [`Config`] reads the contract's variables and refuses what no variable may hold (blank
+//! values, secrets with surrounding whitespace, malformed numbers, lists and URLs); every rule
+//! about what a setting may be (the HS256 secret's length, the leeway's bound, HS256 only with
+//! a secret, the key set timings, the allowed hosts) is the library's, checked by
+//! [`AuthBuilder::build`] before the port is bound, and each [`BuildError`] is reported under
+//! the variable it concerns.
 
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use url::Url;
-
 use api_auth::{
-    Algorithm, AllowedHost, ApiKeys, Auth, AuthBuilder, BuildError, DevIssuer, Issuer,
-    KeySetPolicy, MAX_REFRESH_JITTER_PERCENT, SharedSecret,
+    Algorithm, ApiKeys, Auth, AuthBuilder, BuildError, Issuer, KeySetPolicy, KeySource,
+    MAX_REFRESH_JITTER_PERCENT, SharedSecret,
 };
+
+use crate::{dev_mode, limits, routes};
 
 /// A configuration value that cannot be used; the message names the variable and never
 /// repeats a secret's value.
@@ -32,34 +39,20 @@ impl ConfigError {
     }
 }
 
-/// The largest `AUTH_LEEWAY_SECS` accepted.
-pub const MAX_LEEWAY_SECS: u16 = 300;
-
-/// Where the verification keys come from.
-#[derive(Clone, PartialEq, Eq)]
-pub enum KeySource {
+/// Which of the contract's variables chose the verification keys (the library's own
+/// [`KeySource`] says where a key set is; this says why).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOrigin {
     /// Neither `AUTH_ISSUER` nor `AUTH_JWKS_URL` is set: the embedded development issuer.
     Development,
-    /// `AUTH_JWKS_URL`: fetch this key set.
-    JwksUrl(Url),
+    /// `AUTH_JWKS_URL`: the key set at that URL (shown without the credentials it may carry).
+    JwksUrl(KeySource),
     /// Only `AUTH_ISSUER`: for each issuer, the `jwks_uri` of its OpenID discovery document,
     /// else `{issuer}/.well-known/jwks.json`.
     Discovery,
 }
 
-/// Shows `AUTH_JWKS_URL` the way the library shows it: through `api_auth::KeySource`,
-/// without the credentials it may carry.
-impl fmt::Debug for KeySource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Development => f.write_str("Development"),
-            Self::JwksUrl(url) => api_auth::KeySource::JwksUrl(url.clone()).fmt(f),
-            Self::Discovery => f.write_str("Discovery"),
-        }
-    }
-}
-
-/// The validated configuration of one sample process.
+/// The configuration of one sample process.
 #[derive(Clone)]
 pub struct Config {
     /// `HOST`: address to bind.
@@ -70,12 +63,13 @@ pub struct Config {
     /// exactly one of them); empty when unset.
     pub issuers: Vec<String>,
     /// Where keys come from (`AUTH_ISSUER`, `AUTH_JWKS_URL`, or development mode).
-    pub key_source: KeySource,
+    pub key_origin: KeyOrigin,
     /// `AUTH_AUDIENCE`: a value `aud` must contain, when set.
     pub audience: Option<String>,
+    /// `AUTH_ALGORITHMS` as listed (every asymmetric algorithm when unset).
     algorithms: Vec<Algorithm>,
-    /// `AUTH_LEEWAY_SECS`: clock skew allowed on `exp` and `nbf`, at most [`MAX_LEEWAY_SECS`].
-    pub leeway_secs: u16,
+    /// `AUTH_LEEWAY_SECS`: clock skew allowed on `exp` and `nbf`.
+    pub leeway_secs: u64,
     hs256_secret: Option<Vec<u8>>,
     /// `API_KEYS`: the accepted API keys (`None`: unset).
     pub api_keys: Option<ApiKeys>,
@@ -99,7 +93,7 @@ impl fmt::Debug for Config {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("issuers", &self.issuers)
-            .field("key_source", &self.key_source)
+            .field("key_origin", &self.key_origin)
             .field("audience", &self.audience)
             .field("algorithms", &self.algorithms())
             .field("leeway_secs", &self.leeway_secs)
@@ -126,7 +120,8 @@ impl Config {
         Self::from_lookup(default_port, |name| std::env::var(name).ok())
     }
 
-    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    /// Reads configuration through `lookup` (the environment, or a map in tests), then has
+    /// the library's builder check the settings, before any port is bound.
     ///
     /// A variable that is set but empty or blank is an error naming it, never "unset".
     pub fn from_lookup(
@@ -158,8 +153,9 @@ impl Config {
             Some(list) => parse_issuers(&list)?,
         };
         let jwks_url = get("AUTH_JWKS_URL")?
-            .map(|s| parse_http_url(&s, "AUTH_JWKS_URL"))
-            .transpose()?;
+            .map(|url| KeySource::jwks_url(&url))
+            .transpose()
+            .map_err(|e| ConfigError::new("AUTH_JWKS_URL", e.to_string()))?;
         let dev_mode_anywhere = match get("AUTH_DEV_MODE")?.as_deref() {
             None | Some("0") => false,
             Some("1") => true,
@@ -171,18 +167,18 @@ impl Config {
                 "cannot be combined with AUTH_ISSUER or AUTH_JWKS_URL",
             ));
         }
-        let key_source = match jwks_url {
+        let key_origin = match jwks_url {
             Some(_) if issuers.len() > 1 => {
                 return Err(ConfigError::new(
                     "AUTH_JWKS_URL",
                     "names one key set, but AUTH_ISSUER lists several issuers, each with its own",
                 ));
             }
-            Some(url) => KeySource::JwksUrl(url),
-            None if issuers.is_empty() => KeySource::Development,
-            None => KeySource::Discovery,
+            Some(source) => KeyOrigin::JwksUrl(source),
+            None if issuers.is_empty() => KeyOrigin::Development,
+            None => KeyOrigin::Discovery,
         };
-        if key_source == KeySource::Development && !host.is_loopback() && !dev_mode_anywhere {
+        if key_origin == KeyOrigin::Development && !host.is_loopback() && !dev_mode_anywhere {
             return Err(ConfigError::new(
                 "AUTH_ISSUER",
                 format!(
@@ -202,22 +198,10 @@ impl Config {
                     "has leading or trailing whitespace",
                 ));
             }
-            Some(s) if s.len() < 32 => {
-                return Err(ConfigError::new(
-                    "AUTH_HS256_SECRET",
-                    "must be at least 32 bytes (RFC 7518 section 3.2)",
-                ));
-            }
             Some(s) => Some(s.into_bytes()),
         };
-        let algorithms = parse_algorithms(get("AUTH_ALGORITHMS")?, hs256_secret.is_some())?;
-        let leeway_secs: u16 = parse_number(get("AUTH_LEEWAY_SECS")?, "AUTH_LEEWAY_SECS", 30)?;
-        if leeway_secs > MAX_LEEWAY_SECS {
-            return Err(ConfigError::new(
-                "AUTH_LEEWAY_SECS",
-                format!("must be 0 to {MAX_LEEWAY_SECS}"),
-            ));
-        }
+        let algorithms = parse_algorithms(get("AUTH_ALGORITHMS")?)?;
+        let leeway_secs = parse_number(get("AUTH_LEEWAY_SECS")?, "AUTH_LEEWAY_SECS", 30)?;
 
         let api_keys = var("API_KEYS")?
             .map(|s| ApiKeys::parse(&s))
@@ -247,44 +231,17 @@ impl Config {
             refresh_jitter_percent: parse_jitter(get("AUTH_JWKS_REFRESH_JITTER_PCT")?)?,
             ..defaults
         };
-        // The ranges are the library's; only the variable names are this crate's.
-        key_set.validate().map_err(|out| {
-            let var = match out.setting {
-                "refetch_cooldown" => "AUTH_JWKS_COOLDOWN_SECS",
-                "min_ttl" => "AUTH_JWKS_MIN_TTL_SECS",
-                _ => "AUTH_JWKS_MAX_STALE_SECS",
-            };
-            let (low, high) = (out.range.start().as_secs(), out.range.end().as_secs());
-            ConfigError::new(var, format!("must be {low} to {high} (seconds)"))
-        })?;
         let token_cache_size = parse_number(
             get("AUTH_TOKEN_CACHE_SIZE")?,
             "AUTH_TOKEN_CACHE_SIZE",
             10_000,
         )?;
 
-        if issuers.is_empty() && matches!(key_source, KeySource::JwksUrl(_)) {
-            tracing::warn!(
-                "AUTH_JWKS_URL is set without AUTH_ISSUER: the iss claim is not checked"
-            );
-        }
-        if key_source != KeySource::Development && audience.is_none() {
-            tracing::warn!(
-                "AUTH_AUDIENCE is not set: any token of the issuer, for any API, is accepted"
-            );
-        }
-        if force_https && allowed_hosts.is_none() {
-            tracing::warn!(
-                "FORCE_HTTPS is set without ALLOWED_HOSTS: redirects go to whatever host the \
-                 client names, an open redirect unless a proxy in front fixes the Host header"
-            );
-        }
-
-        Ok(Self {
+        let config = Self {
             host,
             port,
             issuers,
-            key_source,
+            key_origin,
             audience,
             algorithms,
             leeway_secs,
@@ -295,34 +252,68 @@ impl Config {
             allowed_hosts,
             key_set,
             token_cache_size,
-            max_token_bytes: 8 * 1024,
-        })
+            max_token_bytes: limits::MAX_TOKEN_BYTES,
+        };
+        config.check()?;
+        config.warn_about_risks();
+        Ok(config)
     }
 
     /// The accepted algorithms (HS256 included when `AUTH_HS256_SECRET` is set).
     pub fn algorithms(&self) -> Vec<Algorithm> {
-        self.algorithms.clone()
+        let mut algorithms = self.algorithms.clone();
+        if self.hs256_secret.is_some() && !algorithms.contains(&Algorithm::HS256) {
+            algorithms.push(Algorithm::HS256);
+        }
+        algorithms
     }
 
     /// Whether this process runs the embedded development issuer.
     pub fn is_development(&self) -> bool {
-        self.key_source == KeySource::Development
+        self.key_origin == KeyOrigin::Development
     }
 
     /// Builds the verifier through the library's builder. `base_url` is the server's own
     /// URL, which becomes the issuer in development mode. Must run inside a Tokio runtime: a
     /// remote key set starts fetching at once, in the background.
     pub fn build_auth(&self, base_url: &str) -> Result<Auth, ConfigError> {
-        let mut builder = Auth::builder()
-            .leeway(Duration::from_secs(u64::from(self.leeway_secs)))
-            .algorithms(
-                self.algorithms
-                    .iter()
-                    .copied()
-                    .filter(|a| *a != Algorithm::HS256),
-            )
+        let mut builder = self.settings(Auth::builder());
+        builder = match (&self.key_origin, self.issuers.as_slice()) {
+            (KeyOrigin::Development, _) => {
+                let demo_key = self.api_keys.is_none();
+                dev_mode::install(builder, base_url, self.audience.clone(), demo_key)
+                    .map_err(|e| ConfigError::new("AUTH_ISSUER", e.to_string()))?
+            }
+            (KeyOrigin::JwksUrl(source), []) => builder.keys_without_issuer(source.clone()),
+            (KeyOrigin::JwksUrl(source), issuers) => {
+                for iss in issuers {
+                    let issuer = Issuer::new(iss, source.clone()).map_err(|e| self.refusal(e))?;
+                    builder = builder.issuer(issuer);
+                }
+                builder
+            }
+            (KeyOrigin::Discovery, issuers) => {
+                for iss in issuers {
+                    let issuer = Issuer::discover(iss).map_err(|e| self.refusal(e))?;
+                    builder = builder.issuer(issuer);
+                }
+                builder
+            }
+        };
+        builder.build().map_err(|e| self.refusal(e))
+    }
+
+    /// Every setting of the verifier but its keys.
+    fn settings(&self, builder: AuthBuilder) -> AuthBuilder {
+        // `AUTH_HS256_SECRET` alone decides whether HS256 is accepted: with it, naming HS256 in
+        // `AUTH_ALGORITHMS` changes nothing; without it, the builder refuses HS256.
+        let secret = self.hs256_secret.is_some();
+        let algorithms = self.algorithms.iter().copied();
+        let mut builder = builder
+            .algorithms(algorithms.filter(|alg| !secret || *alg != Algorithm::HS256))
+            .leeway(Duration::from_secs(self.leeway_secs))
             .force_https(self.force_https)
-            .ungated_paths(crate::routes::UNGATED)
+            .ungated_paths(routes::ungated_paths())
             .key_set_policy(self.key_set.clone())
             .token_cache_size(self.token_cache_size)
             .max_token_bytes(self.max_token_bytes);
@@ -332,59 +323,73 @@ impl Config {
         if let Some(secret) = &self.hs256_secret {
             builder = builder.hs256_secret(secret.clone());
         }
+        if let Some(keys) = &self.api_keys {
+            builder = builder.api_keys(keys.clone());
+        }
         if let Some(secret) = &self.shared_secret {
             builder = builder.shared_secret(secret.clone());
         }
         if let Some(hosts) = &self.allowed_hosts {
             builder = builder.allowed_hosts(hosts.iter().cloned());
         }
-        let mut api_keys = self.api_keys.clone();
-        let var = match &self.key_source {
-            KeySource::JwksUrl(_) => "AUTH_JWKS_URL",
-            KeySource::Development | KeySource::Discovery => "AUTH_ISSUER",
-        };
-        let invalid = |e: BuildError| match e {
-            BuildError::InvalidAllowedHost { .. } | BuildError::NoAllowedHost => {
-                ConfigError::new("ALLOWED_HOSTS", e.to_string())
-            }
-            e => ConfigError::new(var, e.to_string()),
-        };
-        builder = match (&self.key_source, self.issuers.as_slice()) {
-            (KeySource::Development, _) => self.development(builder, base_url, &mut api_keys)?,
-            (KeySource::JwksUrl(url), []) => {
-                builder.keys_without_issuer(api_auth::KeySource::JwksUrl(url.clone()))
-            }
-            (KeySource::JwksUrl(url), issuers) => {
-                for iss in issuers {
-                    let source = api_auth::KeySource::JwksUrl(url.clone());
-                    builder = builder.issuer(Issuer::new(iss, source).map_err(invalid)?);
-                }
-                builder
-            }
-            (KeySource::Discovery, issuers) => {
-                for iss in issuers {
-                    builder = builder.issuer(Issuer::discover(iss).map_err(invalid)?);
-                }
-                builder
-            }
-        };
-        if let Some(keys) = api_keys {
-            builder = builder.api_keys(keys);
-        }
-        builder.build().map_err(invalid)
+        builder
     }
 
-    /// Development mode: the embedded issuer, and its demo API key unless `API_KEYS` is set.
-    fn development(
-        &self,
-        builder: AuthBuilder,
-        base_url: &str,
-        api_keys: &mut Option<ApiKeys>,
-    ) -> Result<AuthBuilder, ConfigError> {
-        let dev = DevIssuer::generate(base_url, self.audience.clone())
-            .map_err(|e| ConfigError::new("AUTH_ISSUER", e.to_string()))?;
-        api_keys.get_or_insert_with(|| ApiKeys::single("demo", dev.demo_api_key()));
-        Ok(builder.development(dev))
+    /// Has the library's builder check every setting now, before the port is bound: it
+    /// builds a verifier with the settings and no keys. The builder checks the settings before
+    /// it looks for keys, so `NoKeySource` (or, with an HS256 secret, a verifier) means they
+    /// all passed; this crate's unit tests hold that order to account.
+    fn check(&self) -> Result<(), ConfigError> {
+        match self.settings(Auth::builder()).token_cache_size(0).build() {
+            Ok(_) | Err(BuildError::NoKeySource) => Ok(()),
+            Err(error) => Err(self.refusal(error)),
+        }
+    }
+
+    /// A refusal of the library's builder, under the variable it concerns.
+    fn refusal(&self, error: BuildError) -> ConfigError {
+        let var = match &error {
+            BuildError::WeakHs256Secret => "AUTH_HS256_SECRET",
+            BuildError::Hs256WithoutSecret | BuildError::NoAlgorithm => "AUTH_ALGORITHMS",
+            BuildError::LeewayTooLarge => "AUTH_LEEWAY_SECS",
+            BuildError::InvalidAllowedHost { .. } | BuildError::NoAllowedHost => "ALLOWED_HOSTS",
+            BuildError::KeySetPolicy(out) => {
+                let var = match out.setting {
+                    "refetch_cooldown" => "AUTH_JWKS_COOLDOWN_SECS",
+                    "min_ttl" => "AUTH_JWKS_MIN_TTL_SECS",
+                    _ => "AUTH_JWKS_MAX_STALE_SECS",
+                };
+                // The library names its field; the variable is named before the message.
+                let (low, high) = (out.range.start().as_secs(), out.range.end().as_secs());
+                return ConfigError::new(var, format!("must be {low} to {high} (seconds)"));
+            }
+            // Everything else is about the issuers and their keys.
+            _ => match self.key_origin {
+                KeyOrigin::JwksUrl(_) => "AUTH_JWKS_URL",
+                KeyOrigin::Development | KeyOrigin::Discovery => "AUTH_ISSUER",
+            },
+        };
+        ConfigError::new(var, error.to_string())
+    }
+
+    /// Logs the configurations that start but accept more than their operator may think.
+    fn warn_about_risks(&self) {
+        if self.issuers.is_empty() && matches!(self.key_origin, KeyOrigin::JwksUrl(_)) {
+            tracing::warn!(
+                "AUTH_JWKS_URL is set without AUTH_ISSUER: the iss claim is not checked"
+            );
+        }
+        if !self.is_development() && self.audience.is_none() {
+            tracing::warn!(
+                "AUTH_AUDIENCE is not set: any token of the issuer, for any API, is accepted"
+            );
+        }
+        if self.force_https && self.allowed_hosts.is_none() {
+            tracing::warn!(
+                "FORCE_HTTPS is set without ALLOWED_HOSTS: redirects go to whatever host the \
+                 client names, an open redirect unless a proxy in front fixes the Host header"
+            );
+        }
     }
 }
 
@@ -401,6 +406,8 @@ fn parse_number<T: std::str::FromStr>(
     }
 }
 
+/// `AUTH_JWKS_REFRESH_JITTER_PCT`: the library applies at most [`MAX_REFRESH_JITTER_PERCENT`];
+/// the contract refuses more rather than silently apply less.
 fn parse_jitter(value: Option<String>) -> Result<u8, ConfigError> {
     const VAR: &str = "AUTH_JWKS_REFRESH_JITTER_PCT";
     let percent = parse_number(value, VAR, KeySetPolicy::default().refresh_jitter_percent)?;
@@ -436,65 +443,40 @@ fn parse_issuers(list: &str) -> Result<Vec<String>, ConfigError> {
     Ok(issuers)
 }
 
-/// `ALLOWED_HOSTS`: comma-separated `host[:port]` entries, each checked by the library's own
-/// rules ([`AllowedHost`]) now, so that a bad entry stops start-up before the port is bound.
+/// `ALLOWED_HOSTS`: comma-separated `host[:port]` entries, none empty; the library checks
+/// each entry (see [`Config::check`]).
 fn parse_allowed_hosts(list: &str) -> Result<Vec<String>, ConfigError> {
-    const VAR: &str = "ALLOWED_HOSTS";
-    let mut hosts = Vec::new();
-    for (index, entry) in list.split(',').map(str::trim).enumerate() {
-        if entry.is_empty() {
-            return Err(ConfigError::new(
-                VAR,
+    list.split(',')
+        .map(str::trim)
+        .enumerate()
+        .map(|(index, entry)| match entry {
+            "" => Err(ConfigError::new(
+                "ALLOWED_HOSTS",
                 format!("entry {} of the list is empty", index + 1),
-            ));
-        }
-        AllowedHost::parse(entry).map_err(|e| ConfigError::new(VAR, e.to_string()))?;
-        hosts.push(entry.to_owned());
-    }
-    Ok(hosts)
+            )),
+            entry => Ok(entry.to_owned()),
+        })
+        .collect()
 }
 
-fn parse_http_url(value: &str, var: &'static str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value).map_err(|e| ConfigError::new(var, format!("not a URL ({e})")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(ConfigError::new(var, "must be an http or https URL"));
-    }
-    Ok(url)
-}
-
-fn parse_algorithms(
-    value: Option<String>,
-    has_secret: bool,
-) -> Result<Vec<Algorithm>, ConfigError> {
-    const VAR: &str = "AUTH_ALGORITHMS";
-    let mut set: Vec<Algorithm> = match value {
-        None => Algorithm::ASYMMETRIC.to_vec(),
-        Some(list) => {
-            let mut set = Vec::new();
-            for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                let alg = Algorithm::from_name(name).ok_or_else(|| {
-                    ConfigError::new(VAR, format!("unknown or unsupported algorithm {name:?}"))
-                })?;
-                if alg == Algorithm::HS256 && !has_secret {
-                    return Err(ConfigError::new(
-                        VAR,
-                        "HS256 needs AUTH_HS256_SECRET to be set",
-                    ));
-                }
-                if !set.contains(&alg) {
-                    set.push(alg);
-                }
-            }
-            if set.is_empty() {
-                return Err(ConfigError::new(VAR, "lists no algorithm"));
-            }
-            set
-        }
+/// `AUTH_ALGORITHMS`: comma-separated algorithm names, each one the library knows; whether
+/// the list can be used is the library's to say (see [`Config::check`]).
+fn parse_algorithms(value: Option<String>) -> Result<Vec<Algorithm>, ConfigError> {
+    let Some(list) = value else {
+        return Ok(Algorithm::ASYMMETRIC.to_vec());
     };
-    if has_secret && !set.contains(&Algorithm::HS256) {
-        set.push(Algorithm::HS256);
-    }
-    Ok(set)
+    list.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            Algorithm::from_name(name).ok_or_else(|| {
+                ConfigError::new(
+                    "AUTH_ALGORITHMS",
+                    format!("unknown or unsupported algorithm {name:?}"),
+                )
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -514,7 +496,7 @@ mod tests {
     #[test]
     fn nothing_set_is_development_mode_on_loopback() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.key_source, KeySource::Development);
+        assert_eq!(c.key_origin, KeyOrigin::Development);
         assert_eq!(c.port, 8001);
         assert_eq!(c.host, IpAddr::from([127, 0, 0, 1]));
         assert_eq!(c.algorithms().len(), 10);
@@ -525,7 +507,7 @@ mod tests {
     #[test]
     fn issuer_alone_means_discovery() {
         let c = config(&[("AUTH_ISSUER", "https://idp.example/tenant")]).unwrap();
-        assert!(matches!(c.key_source, KeySource::Discovery));
+        assert!(matches!(c.key_origin, KeyOrigin::Discovery));
         assert_eq!(c.issuers, ["https://idp.example/tenant"]);
     }
 
@@ -585,6 +567,42 @@ mod tests {
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");
+        }
+    }
+
+    #[test]
+    fn library_rules_are_reported_under_their_variable() {
+        let secret = ("AUTH_HS256_SECRET", "0123456789abcdef0123456789abcdef");
+        for (var, env) in [
+            (
+                "AUTH_JWKS_COOLDOWN_SECS",
+                &[("AUTH_JWKS_COOLDOWN_SECS", "0")][..],
+            ),
+            ("AUTH_JWKS_MIN_TTL_SECS", &[("AUTH_JWKS_MIN_TTL_SECS", "5")]),
+            (
+                "AUTH_JWKS_MAX_STALE_SECS",
+                &[("AUTH_JWKS_MAX_STALE_SECS", "604801")],
+            ),
+            ("AUTH_ALGORITHMS", &[("AUTH_ALGORITHMS", " , ")]),
+            // With a secret, naming HS256 changes nothing: this list names no algorithm.
+            ("AUTH_ALGORITHMS", &[("AUTH_ALGORITHMS", "HS256"), secret]),
+            (
+                "AUTH_HS256_SECRET",
+                &[("AUTH_HS256_SECRET", "31-bytes-0123456789abcdef012345")],
+            ),
+            ("AUTH_LEEWAY_SECS", &[("AUTH_LEEWAY_SECS", "301"), secret]),
+        ] {
+            assert_eq!(config(env).unwrap_err().var, var, "{env:?}");
+        }
+        for env in [
+            &[("AUTH_ALGORITHMS", "RS256,HS256"), secret][..],
+            &[("AUTH_HS256_SECRET", "32-bytes-0123456789abcdef0123456")],
+            &[
+                ("AUTH_JWKS_MAX_STALE_SECS", "0"),
+                ("AUTH_JWKS_MIN_TTL_SECS", "10"),
+            ],
+        ] {
+            assert!(config(env).is_ok(), "{env:?}");
         }
     }
 

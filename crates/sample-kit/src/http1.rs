@@ -1,5 +1,6 @@
-//! An HTTP/1.1 accept loop with explicit limits, for frameworks that hand out a hyper service
-//! but whose own `serve` does not expose hyper's connection settings (axum, warp).
+//! An HTTP/1.1 accept loop with the [`limits`](crate::limits), for frameworks that hand out a
+//! hyper service but whose own server does not expose hyper's connection settings (axum, warp,
+//! poem).
 
 use std::convert::Infallible;
 use std::error::Error as StdError;
@@ -10,19 +11,16 @@ use hyper::service::Service;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 
-use crate::server::shutdown_signal;
+use crate::limits::{HEAD_READ_TIMEOUT, MAX_HEAD_BYTES, SHUTDOWN_GRACE};
+use crate::server::{exit_with, shutdown_signal};
 
-/// Request heads (request line and headers) larger than this are refused by hyper with `431`.
-pub const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// A client must send its whole request head within this time; an idle keep-alive connection
-/// is closed after it too.
-pub const HEAD_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long in-flight requests may take to finish on shutdown.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// Serves `service` on every connection `listener` accepts, under the limits above, until
-/// Ctrl-C or SIGTERM; then lets in-flight requests finish for up to [`SHUTDOWN_GRACE`].
-pub async fn serve<S, B>(listener: tokio::net::TcpListener, service: S)
+/// Serves `service` on every connection `listener` (bound by
+/// [`server::start`](crate::server::start)) accepts until Ctrl-C or SIGTERM, then lets
+/// in-flight requests finish for up to [`SHUTDOWN_GRACE`]. hyper refuses a request head over
+/// [`MAX_HEAD_BYTES`] with `431`, and closes a connection whose head (or next head, on a
+/// kept-alive connection) takes longer than [`HEAD_READ_TIMEOUT`]. Must run inside a Tokio
+/// runtime; exits if the listener cannot join it.
+pub async fn serve<S, B>(listener: std::net::TcpListener, service: S)
 where
     S: Service<http::Request<Incoming>, Response = http::Response<B>, Error = Infallible>
         + Clone
@@ -33,6 +31,7 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap_or_else(|e| exit_with(e));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {

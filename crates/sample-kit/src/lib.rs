@@ -1,24 +1,33 @@
 //! The sample route contract, shared by the five samples and by nothing else: what the
 //! samples have in common that is not authentication.
 //!
-//! - `config`: the contract's environment variables, read into a [`Config`] that builds an
-//!   [`api_auth::Auth`] through the library's public builder;
-//! - `server`: start-up (logging, binding, the `listening on` line, the development banner)
-//!   and graceful shutdown;
-//! - `metrics`: the Prometheus recorder behind `/metrics` and the per-route request counter;
-//! - `caller`: [`Caller`], the typed claims the samples read from a verified token;
-//! - `routes`: the bodies of the contract's routes and its JSON client errors;
-//! - `http1`: an HTTP/1.1 accept loop with head size and read timeout limits, for the
-//!   frameworks whose own server does not expose them.
+//! - [`routes`]: the contract's routes in one table, and what derives from it (path lookups,
+//!   the gate before routing, the `404`/`405` answers);
+//! - [`replies`]: what each route answers, and the contract's JSON errors;
+//! - [`limits`]: head size, timeouts and body size, the same in every sample;
+//! - [`config`]: the contract's environment variables, read into a [`Config`] that builds an
+//!   [`api_auth::Auth`] through the library's builder, which checks them;
+//! - [`server`]: the start-up steps (logging, binding, the `listening on` line, the
+//!   development banner) and graceful shutdown;
+//! - [`metrics`]: the Prometheus recorder behind `/metrics` and the per-route request counter;
+//! - [`caller`] and [`roles`]: [`Caller`], the typed claims the samples read from a verified
+//!   token, and the `/admin` rule that reads them;
+//! - [`dev_mode`]: the embedded development issuer;
+//! - [`http1`]: an HTTP/1.1 accept loop under the limits, for the frameworks whose own server
+//!   does not expose them.
 //!
 //! A service that depends on `api-auth` directly needs none of it.
 
 pub mod caller;
 pub mod config;
+pub mod dev_mode;
 pub mod http1;
+pub mod limits;
 pub mod metrics;
+pub mod replies;
+pub mod roles;
 pub mod routes;
 pub mod server;
 
 pub use caller::Caller;
-pub use config::{Config, ConfigError, KeySource};
+pub use config::{Config, ConfigError, KeyOrigin};

@@ -3,8 +3,8 @@
 //! (`api_auth_requests_total`). Everything else is recorded by `api-auth` itself.
 //!
 //! `api_auth_requests_total` is counted on every response, so its handles are kept: each
-//! (route, status) pair of [`CONTRACT_ROUTES`] (and `other`) × [`STATUSES`] resolves its counter from the
-//! Prometheus recorder once, on its first response, and then costs an atomic increment.
+//! (route, status) pair of [`ROUTES`] (and `other`) × [`STATUSES`] resolves its counter from
+//! the Prometheus recorder once, on its first response, and then costs an atomic increment.
 //! Other statuses, or responses counted while this crate's recorder is not installed, go
 //! through the `metrics::counter!` lookup.
 
@@ -14,24 +14,10 @@ use std::time::Duration;
 use metrics::{Counter, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::routes;
+use crate::routes::{self, ROUTES};
 
 /// Counter of answered requests, by `route` ([`route`]) and `status`.
 pub const REQUESTS_TOTAL: &str = "api_auth_requests_total";
-
-/// The contract's routes and their `route` labels; any other path is [`OTHER`].
-const CONTRACT_ROUTES: [(&str, &str); 10] = [
-    (routes::HEALTHZ, "healthz"),
-    (routes::READYZ, "readyz"),
-    (routes::METRICS, "metrics"),
-    (routes::PUBLIC, "public"),
-    (routes::PROTECTED, "protected"),
-    (routes::ADMIN, "admin"),
-    (routes::ME, "me"),
-    (routes::DEV_TOKEN, "dev_token"),
-    (routes::OPENID_CONFIGURATION, "openid_configuration"),
-    (routes::JWKS, "jwks"),
-];
 
 /// The `route` label of every path that is not a contract route (the raw path is never a
 /// label).
@@ -58,13 +44,10 @@ const STATUSES: [(u16, &str); 16] = [
     (503, "503"),
 ];
 
-/// The `route` label for a request path: the contract's route name, or `other` for any
-/// other path (the raw path is never a label).
+/// The `route` label for a request path: the contract route's [label](routes::Route::label),
+/// or `other` for any other path (the raw path is never a label).
 pub fn route(path: &str) -> &'static str {
-    CONTRACT_ROUTES
-        .iter()
-        .find(|(known, _)| *known == path)
-        .map_or(OTHER, |(_, label)| label)
+    routes::find(path).map_or(OTHER, |route| route.label)
 }
 
 /// Counts one answered request: `route` from [`route`], `status` the response's status.
@@ -99,7 +82,7 @@ fn status_label(status: u16) -> SharedString {
 /// The kept `api_auth_requests_total` counters, one slot per (route, status) pair, each
 /// filled on the pair's first response (so that only pairs seen are exported).
 struct RequestCounters {
-    slots: [[OnceLock<Counter>; STATUSES.len()]; CONTRACT_ROUTES.len() + 1],
+    slots: [[OnceLock<Counter>; STATUSES.len()]; ROUTES.len() + 1],
 }
 
 impl RequestCounters {
@@ -112,12 +95,9 @@ impl RequestCounters {
     /// The slot of `route` and `status`, when both are in the table.
     fn slot(&self, route: &str, status: u16) -> Option<&OnceLock<Counter>> {
         // Contract routes in their table's order, then `other`.
-        let route = match CONTRACT_ROUTES
-            .iter()
-            .position(|(_, label)| *label == route)
-        {
+        let route = match ROUTES.iter().position(|known| known.label == route) {
             Some(index) => index,
-            None if route == OTHER => CONTRACT_ROUTES.len(),
+            None if route == OTHER => ROUTES.len(),
             None => return None,
         };
         let status = STATUSES.iter().position(|(known, _)| *known == status)?;
@@ -211,19 +191,8 @@ mod tests {
     #[test]
     fn every_route_label_has_kept_counters() {
         let counters = RequestCounters::new();
-        for path in [
-            routes::HEALTHZ,
-            routes::READYZ,
-            routes::METRICS,
-            routes::PUBLIC,
-            routes::PROTECTED,
-            routes::ADMIN,
-            routes::ME,
-            routes::DEV_TOKEN,
-            routes::OPENID_CONFIGURATION,
-            routes::JWKS,
-            "/elsewhere",
-        ] {
+        let paths = ROUTES.iter().map(|known| known.path);
+        for path in paths.chain(["/elsewhere"]) {
             assert!(counters.slot(route(path), 200).is_some(), "{path}");
         }
         assert!(counters.slot("protected", 418).is_none());

@@ -1,4 +1,7 @@
-//! The bodies of the sample route contract, shared by every framework.
+//! The sample contract's routes, in one table ([`ROUTES`]): each path with its metrics label,
+//! its methods, whether only development mode serves it, and whether the gate exempts it.
+//! The path lookups, the `404`/`405` answers, the gate's exempt paths and the `route` metrics
+//! label are all read from it.
 //!
 //! | route | auth | success |
 //! |---|---|---|
@@ -11,25 +14,12 @@
 //! | `GET /me` | `X-API-Key` | `{"user":"<name>"}` |
 //!
 //! Development mode adds `POST /dev/token`, `GET /.well-known/openid-configuration` and
-//! `GET /.well-known/jwks.json`; outside it they answer 404.
+//! `GET /.well-known/jwks.json`; outside it they answer 404 for every method. Every `GET`
+//! route answers `HEAD` too.
 
-use serde::Serialize;
-use serde_json::json;
+use api_auth::{Auth, Reply, RequestHead};
 
-use api_auth::{ApiKeyUser, Auth, Claims, Reply};
-
-/// A body with one message.
-#[derive(Serialize)]
-struct Message {
-    message: &'static str,
-}
-
-/// A body for a verified request: a message and every claim of the token.
-#[derive(Serialize)]
-struct Granted<'a> {
-    message: &'static str,
-    user: &'a Claims,
-}
+use crate::{dev_mode, replies};
 
 /// `GET /healthz`.
 pub const HEALTHZ: &str = "/healthz";
@@ -52,185 +42,118 @@ pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
 /// `GET /.well-known/jwks.json` (development mode).
 pub const JWKS: &str = "/.well-known/jwks.json";
 
-/// The paths the shared-secret gate and the HTTPS redirect never apply to.
-pub const UNGATED: [&str; 3] = [HEALTHZ, READYZ, METRICS];
+/// The methods of a `GET` route: `HEAD` is answered like `GET`, without the body.
+const GET: &[&str] = &["GET", "HEAD"];
+/// The methods of a `POST` route.
+const POST: &[&str] = &["POST"];
 
-/// Largest `POST /dev/token` body accepted; a longer one is answered `413`.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
-/// Whether a request's declared `Content-Length` (the raw header value) is over
-/// [`MAX_BODY_BYTES`], so that it can be answered `413` before any of the body is read and the
-/// client sees the answer rather than a reset. A length too long for `u64` is too large; a
-/// missing or non-numeric value is not: the framework's own framing checks and the limited
-/// read still apply.
-pub fn declared_body_too_large(content_length: Option<&[u8]>) -> bool {
-    let Some(digits) = content_length.map(<[u8]>::trim_ascii) else {
-        return false;
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return false;
-    }
-    std::str::from_utf8(digits)
-        .ok()
-        .and_then(|digits| digits.parse::<usize>().ok())
-        .is_none_or(|length| length > MAX_BODY_BYTES)
+/// One route of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// The path, matched byte for byte (no trailing slash, no percent-decoding).
+    pub path: &'static str,
+    /// The `route` label of `api_auth_requests_total` (never the raw path).
+    pub label: &'static str,
+    /// The methods served (for `Allow`).
+    pub methods: &'static [&'static str],
+    /// Whether only development mode serves it (outside it: `404` for every method).
+    pub dev_only: bool,
+    /// Whether the gate (allowed hosts, HTTPS redirect, shared secret) lets it through, so
+    /// that probes need no gateway.
+    pub ungated: bool,
 }
 
-/// Whether `path` belongs to the development issuer (`/dev/token`, `/.well-known/*`).
-pub fn is_dev_path(path: &str) -> bool {
-    matches!(path, DEV_TOKEN | OPENID_CONFIGURATION | JWKS)
+impl Route {
+    const fn new(
+        path: &'static str,
+        label: &'static str,
+        methods: &'static [&'static str],
+    ) -> Self {
+        Self {
+            path,
+            label,
+            methods,
+            dev_only: false,
+            ungated: false,
+        }
+    }
+
+    const fn dev_only(self) -> Self {
+        Self {
+            dev_only: true,
+            ..self
+        }
+    }
+
+    const fn ungated(self) -> Self {
+        Self {
+            ungated: true,
+            ..self
+        }
+    }
 }
 
-/// The methods `path` serves on this process: [`allowed_methods`], except that the
-/// development issuer's paths do not exist outside development mode (`404` for every method).
-pub fn served_methods(auth: &Auth, path: &str) -> Option<&'static [&'static str]> {
-    if is_dev_path(path) && !auth.is_development() {
-        return None;
-    }
-    allowed_methods(path)
+/// Every route of the contract.
+pub const ROUTES: [Route; 10] = [
+    Route::new(HEALTHZ, "healthz", GET).ungated(),
+    Route::new(READYZ, "readyz", GET).ungated(),
+    Route::new(METRICS, "metrics", GET).ungated(),
+    Route::new(PUBLIC, "public", GET),
+    Route::new(PROTECTED, "protected", GET),
+    Route::new(ADMIN, "admin", GET),
+    Route::new(ME, "me", GET),
+    Route::new(DEV_TOKEN, "dev_token", POST).dev_only(),
+    Route::new(OPENID_CONFIGURATION, "openid_configuration", GET).dev_only(),
+    Route::new(JWKS, "jwks", GET).dev_only(),
+];
+
+/// The contract's route at exactly `path`.
+pub fn find(path: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|route| route.path == path)
+}
+
+/// The paths the gate never applies to (for `AuthBuilder::ungated_paths`).
+pub fn ungated_paths() -> impl Iterator<Item = &'static str> {
+    ROUTES
+        .iter()
+        .filter(|route| route.ungated)
+        .map(|route| route.path)
 }
 
 /// The methods a route of the contract serves (for `Allow`); `None` for a path it lacks.
 pub fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
-    match path {
-        DEV_TOKEN => Some(&["POST"]),
-        HEALTHZ | READYZ | METRICS | PUBLIC | PROTECTED | ADMIN | ME | OPENID_CONFIGURATION
-        | JWKS => Some(&["GET", "HEAD"]),
-        _ => None,
+    find(path).map(|route| route.methods)
+}
+
+/// The methods `path` serves on this process: [`allowed_methods`], except that the
+/// development issuer's paths do not exist outside development mode.
+pub fn served_methods(auth: &Auth, path: &str) -> Option<&'static [&'static str]> {
+    served(auth, path).map(|route| route.methods)
+}
+
+/// The route at `path`, when this process serves it.
+fn served(auth: &Auth, path: &str) -> Option<&'static Route> {
+    find(path).filter(|route| !route.dev_only || dev_mode::is_on(auth))
+}
+
+/// The gate every request passes before routing: [`Auth::gate`] (request target, allowed
+/// hosts, HTTPS redirect, shared secret; the [ungated](Route::ungated) routes are exempt but
+/// for the target), then the path must be one this process serves, byte for byte (`404`
+/// otherwise, whatever the method), so that a framework's lenient matching (`/public/`,
+/// `/%70ublic`) or a development route outside development mode never reaches a handler.
+/// Passed, it returns the request's route.
+pub fn gate(auth: &Auth, request: &impl RequestHead) -> Result<&'static Route, Reply> {
+    auth.gate(request).map_err(|refusal| refusal.reply())?;
+    served(auth, request.path()).ok_or_else(replies::not_found)
+}
+
+/// The answer for a request whose method and path matched no route: `405` naming the
+/// methods in `Allow` when this process serves the path, else `404`.
+pub fn unmatched(auth: &Auth, path: &str) -> Reply {
+    match served_methods(auth, path) {
+        Some(allow) => replies::method_not_allowed(allow),
+        None => replies::not_found(),
     }
-}
-
-/// The `/healthz` body: always 200, with the key set's state.
-pub fn healthz(auth: &Auth) -> Reply {
-    let issuers = auth.key_sets();
-    Reply::ok(&json!({
-        "status": "ok",
-        "keys": issuers.first(),
-        "issuers": issuers,
-    }))
-}
-
-/// The `/readyz` body: 503 until the start-up fetches have settled and some issuer holds
-/// keys, then 200 for good (see [`Auth::is_ready`]: readiness gates start-up, never the
-/// fleet), with each key set's state either way.
-pub fn readyz(auth: &Auth) -> Reply {
-    let issuers = auth.key_sets();
-    let keys = issuers.first();
-    if auth.is_ready() {
-        Reply::ok(&json!({ "status": "ready", "keys": keys, "issuers": issuers }))
-    } else {
-        Reply::json(
-            503,
-            &json!({ "status": "not_ready", "keys": keys, "issuers": issuers }),
-        )
-    }
-}
-
-/// The `Content-Type` of the Prometheus text exposition format.
-pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
-
-/// The `/metrics` body: the Prometheus text exposition of the installed recorder, or 404
-/// when none is installed (metrics turned off).
-pub fn metrics() -> Reply {
-    match crate::metrics::render() {
-        Some(text) => Reply::text(200, PROMETHEUS_TEXT, text),
-        None => not_found(),
-    }
-}
-
-/// The `/public` body.
-pub fn public() -> Reply {
-    Reply::ok(&Message {
-        message: "Anyone can see this",
-    })
-}
-
-/// The `/protected` body for verified claims.
-pub fn protected(claims: &Claims) -> Reply {
-    Reply::ok(&Granted {
-        message: "Access granted",
-        user: claims,
-    })
-}
-
-/// The `/admin` body for verified claims that carry the admin role.
-pub fn admin(claims: &Claims) -> Reply {
-    Reply::ok(&Granted {
-        message: "Admin access",
-        user: claims,
-    })
-}
-
-/// The `/me` body for an API key's owner.
-pub fn me(user: &ApiKeyUser) -> Reply {
-    Reply::ok(&json!({ "user": user.name }))
-}
-
-/// A JSON 404: unknown routes, and development routes outside development mode.
-pub fn not_found() -> Reply {
-    client_error(404, "not_found", "No such route")
-}
-
-/// A JSON 405 naming the methods the path serves in `Allow`.
-pub fn method_not_allowed(allow: &[&str]) -> Reply {
-    client_error(405, "method_not_allowed", "Method not allowed")
-        .with_header("allow", allow.join(", "))
-}
-
-/// A JSON 413, for request bodies over the route's limit.
-pub fn payload_too_large() -> Reply {
-    client_error(413, "payload_too_large", "Request body is too large")
-}
-
-/// A JSON 411, for bodies sent without a length where one is required.
-pub fn length_required() -> Reply {
-    client_error(411, "length_required", "Content-Length is required")
-}
-
-/// A JSON 400 for a request the framework could not parse (bad query, bad body framing).
-pub fn bad_request() -> Reply {
-    client_error(400, "invalid_request", "The request cannot be processed")
-}
-
-/// A JSON client error outside the authentication contract.
-fn client_error(status: u16, code: &str, description: &str) -> Reply {
-    Reply::json(
-        status,
-        &json!({ "error": code, "error_description": description }),
-    )
-}
-
-/// `POST /dev/token`: mints a token from a JSON object of claims (development mode).
-pub fn dev_token(auth: &Auth, body: &[u8]) -> Reply {
-    if let Some(dev) = auth.dev_issuer() {
-        return match dev.mint_from_body(body) {
-            Ok(token) => Reply::ok(&token),
-            Err(error) => {
-                tracing::info!(error = error.code(), reason = %error.description(), "dev token refused");
-                error.reply()
-            }
-        };
-    }
-    let _ = (auth, body);
-    not_found()
-}
-
-/// `GET /.well-known/openid-configuration` (development mode).
-pub fn openid_configuration(auth: &Auth) -> Reply {
-    if let Some(dev) = auth.dev_issuer() {
-        return Reply::ok(&dev.discovery_document());
-    }
-    let _ = auth;
-    not_found()
-}
-
-/// `GET /.well-known/jwks.json` (development mode).
-pub fn jwks(auth: &Auth) -> Reply {
-    if let Some(dev) = auth.dev_issuer() {
-        return Reply::ok(dev.jwks());
-    }
-    let _ = auth;
-    not_found()
 }
 
 #[cfg(test)]
@@ -238,13 +161,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn declared_lengths_over_the_limit_are_too_large() {
-        assert!(!declared_body_too_large(None));
-        assert!(!declared_body_too_large(Some(b"16384")));
-        assert!(declared_body_too_large(Some(b"16385")));
-        assert!(declared_body_too_large(Some(b" 2097152 ")));
-        assert!(declared_body_too_large(Some(b"99999999999999999999999")));
-        assert!(!declared_body_too_large(Some(b"-1")));
-        assert!(!declared_body_too_large(Some(b"\xff")));
+    fn paths_are_matched_exactly() {
+        assert_eq!(find(PUBLIC).map(|route| route.label), Some("public"));
+        for path in ["/public/", "/Public", "/%70ublic", "//public", ""] {
+            assert_eq!(find(path), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn every_path_and_label_appears_once() {
+        for (index, route) in ROUTES.iter().enumerate() {
+            for other in &ROUTES[index + 1..] {
+                assert_ne!(route.path, other.path);
+                assert_ne!(route.label, other.label);
+            }
+        }
     }
 }

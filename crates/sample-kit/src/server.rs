@@ -8,6 +8,7 @@ use std::net::{SocketAddr, TcpListener};
 use api_auth::{Auth, DevIssuer};
 
 use crate::config::{Config, ConfigError};
+use crate::dev_mode;
 
 /// How log lines are written (`LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +79,7 @@ pub fn init_metrics() {
     }
 }
 
-/// Logging, then metrics when this build exports them.
+/// Logging, then metrics (unless `METRICS=0`).
 pub fn init_observability() {
     init_tracing();
     init_metrics();
@@ -144,11 +145,11 @@ pub fn build_auth(config: Config, addr: SocketAddr) -> Auth {
 pub fn announce(auth: &Auth, addr: SocketAddr) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "listening on http://{addr}");
-    if let Some(dev) = auth.dev_issuer() {
+    if let Some(dev) = dev_mode::issuer(auth) {
         let _ = out.write_all(dev_banner(dev, &base_url(addr)).as_bytes());
     }
     let _ = out.flush();
-    if auth.is_development() {
+    if dev_mode::is_on(auth) {
         tracing::warn!(
             "DEVELOPMENT MODE: tokens are signed by an embedded issuer; set AUTH_ISSUER for real use"
         );
@@ -178,7 +179,7 @@ fn dev_banner(dev: &DevIssuer, base: &str) -> String {
     } else {
         format!(
             "  curl{extra} -H 'X-API-Key: {}' {base}/me\n",
-            dev.demo_api_key()
+            dev_mode::demo_api_key(dev)
         )
     };
     format!(

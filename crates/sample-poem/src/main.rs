@@ -1,16 +1,14 @@
-//! The sample contract on poem.
+//! Run with `cargo run -p sample-poem` (port 8005, `PORT=0` for any free one), then paste one
+//! of the curl commands it prints.
 //!
-//! FastAPI's `HTTPSRedirectMiddleware` and the seed's `validate_shared_secret(request)` become
-//! one poem [`Middleware`], [`Gate`], wrapped around the whole route tree, so every request
-//! (unknown routes included) passes the HTTPS redirect and the shared secret before routing.
-//! The route's own credentials are [`FromRequest`] extractors: a handler that takes [`User`]
-//! runs only for a verified token, one that takes [`Admin`] only for a verified token with the
-//! admin role, one that takes [`KeyUser`] only for a known `X-API-Key`. Refusals are
-//! [`Refusal`] errors that answer themselves ([`ResponseError`]); [`answer`] turns poem's own
-//! errors into the contract's JSON.
-//!
-//! `poem::Server` does not expose hyper's HTTP/1 head size or head read timeout, so the
-//! endpoint is served through [`sample_kit::http1::serve`] by way of a small hyper service.
+//! The sample contract on poem. The gate is a [`Middleware`], [`Gate`], wrapped around the whole
+//! route tree, so every request passes it before routing. The route's credentials are
+//! [`FromRequest`] extractors: a handler that takes [`User`] runs only for a verified bearer
+//! token, one that takes [`Admin<T>`] only for a token with the admin role, whose claims it
+//! also reads into a type of its own (`Admin<Caller>`), and one that takes [`KeyUser`] only for
+//! a known `X-API-Key`. Refusals are [`Refusal`] errors that answer themselves. The endpoint is
+//! served through [`sample_kit::http1`], which applies the head size and read timeout
+//! `poem::Server` does not expose.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -22,14 +20,10 @@ use poem::http::{StatusCode, header::CONTENT_LENGTH, uri::Scheme};
 use poem::web::{Data, LocalAddr, RemoteAddr};
 use poem::{
     Addr, Body, Endpoint, EndpointExt, FromRequest, IntoResponse, Middleware, Request, RequestBody,
-    Response, ResponseParts, Route, RouteMethod, get, handler, post,
+    Response, ResponseParts, Route, get, handler, post,
 };
-use sample_kit::{http1, metrics, routes, server};
-
-/// The methods of a `GET` route (poem answers `HEAD` with the `GET` handler, without a body).
-const GET: &[&str] = &["GET", "HEAD"];
-/// The methods of a `POST` route.
-const POST: &[&str] = &["POST"];
+use sample_kit::{Caller, http1, limits, metrics, replies, roles, routes, server};
+use serde::de::DeserializeOwned;
 
 /// A contract reply as a poem response.
 struct Json(Reply);
@@ -90,17 +84,15 @@ impl<'a> FromRequest<'a> for User {
     }
 }
 
-/// A [`User`] whose token carries the admin role or scope.
-struct Admin(Claims);
+/// A [`User`] whose token carries the admin role or scope: its claims as sent, and read into
+/// `T`, a type of the handler's own (claims that do not fit it are refused `401`).
+struct Admin<T>(Claims, T);
 
-impl<'a> FromRequest<'a> for Admin {
+impl<'a, T: DeserializeOwned + Send> FromRequest<'a> for Admin<T> {
     async fn from_request(request: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
         let User(claims) = User::from_request(request, body).await?;
-        auth(request)
-            .await?
-            .require_admin(&claims)
-            .map_err(Refusal)?;
-        Ok(Admin(claims))
+        let typed = roles::require_admin(auth(request).await?, &claims).map_err(Refusal)?;
+        Ok(Admin(claims, typed))
     }
 }
 
@@ -115,7 +107,8 @@ impl<'a> FromRequest<'a> for KeyUser {
     }
 }
 
-/// HTTPS redirect, then shared secret, in front of every route (`/healthz` excepted).
+/// [`routes::gate`] in front of every route (allowed hosts, HTTPS redirect, shared secret,
+/// then a path this process serves); a wrong method on a served path gets `405` with `Allow`.
 struct Gate(Auth);
 
 impl<E: Endpoint> Middleware<E> for Gate {
@@ -136,86 +129,89 @@ struct Gated<E> {
 }
 
 impl<E: Endpoint> Endpoint for Gated<E> {
-    type Output = E::Output;
+    type Output = Response;
 
-    async fn call(&self, request: Request) -> poem::Result<E::Output> {
+    async fn call(&self, request: Request) -> poem::Result<Response> {
         let head = HttpRequestHead::new(request.headers(), request.original_uri());
-        self.auth.gate(&head).map_err(Refusal)?;
-        self.inner.call(request).await
+        let route = match routes::gate(&self.auth, &head) {
+            Ok(route) => route,
+            Err(refusal) => return Ok(Json(refusal).into_response()),
+        };
+        match self.inner.call(request).await {
+            Ok(output) => Ok(output.into_response()),
+            // poem's `MethodNotAllowedError` does not say which methods the path has.
+            Err(error) if error.is::<MethodNotAllowedError>() => {
+                Ok(Json(replies::method_not_allowed(route.methods)).into_response())
+            }
+            Err(error) => Err(error),
+        }
     }
 }
 
 /// `GET /healthz`: never gated, reports the key set.
 #[handler]
 fn healthz(Data(auth): Data<&Auth>) -> Json {
-    Json(routes::healthz(auth))
+    Json(replies::healthz(auth))
 }
 
 /// `GET /readyz`: never gated, 503 until a usable key set is held.
 #[handler]
 fn readyz(Data(auth): Data<&Auth>) -> Json {
-    Json(routes::readyz(auth))
+    Json(replies::readyz(auth))
 }
 
 /// `GET /metrics`: never gated, the Prometheus exposition.
 #[handler]
 fn metrics_text() -> Json {
-    Json(routes::metrics())
+    Json(replies::metrics())
 }
 
 /// `GET /public`: no credentials.
 #[handler]
 fn public() -> Json {
-    Json(routes::public())
+    Json(replies::public())
 }
 
 /// `GET /protected`: a verified bearer token.
 #[handler]
 fn protected(User(claims): User) -> Json {
-    Json(routes::protected(&claims))
+    Json(replies::protected(&claims))
 }
 
 /// `GET /admin`: a verified bearer token with the admin role or scope.
 #[handler]
-fn admin(Admin(claims): Admin) -> Json {
-    Json(routes::admin(&claims))
+fn admin(Admin(claims, caller): Admin<Caller>) -> Json {
+    Json(replies::admin(&claims, &caller))
 }
 
 /// `GET /me`: a known `X-API-Key`.
 #[handler]
 fn me(KeyUser(user): KeyUser) -> Json {
-    Json(routes::me(&user))
+    Json(replies::me(&user))
 }
 
-/// `POST /dev/token` (development mode): mints a token from a JSON body of at most 16 KiB; a
-/// declared length over it is refused before the body is read.
+/// `POST /dev/token` (development mode): mints a token from a JSON body of at most
+/// [`limits::MAX_BODY_BYTES`]; a declared length over it is refused before the body is read.
 #[handler]
 async fn dev_token(request: &Request, Data(auth): Data<&Auth>, body: Body) -> poem::Result<Json> {
     let declared = request.headers().get(CONTENT_LENGTH).map(|v| v.as_bytes());
-    if routes::declared_body_too_large(declared) {
-        return Ok(Json(routes::payload_too_large()));
+    if limits::declared_body_too_large(declared) {
+        return Ok(Json(replies::payload_too_large()));
     }
-    let body = body.into_bytes_limit(routes::MAX_BODY_BYTES).await?;
-    Ok(Json(routes::dev_token(auth, &body)))
+    let body = body.into_bytes_limit(limits::MAX_BODY_BYTES).await?;
+    Ok(Json(replies::dev_token(auth, &body)))
 }
 
 /// `GET /.well-known/openid-configuration` (development mode).
 #[handler]
 fn openid_configuration(Data(auth): Data<&Auth>) -> Json {
-    Json(routes::openid_configuration(auth))
+    Json(replies::openid_configuration(auth))
 }
 
 /// `GET /.well-known/jwks.json` (development mode).
 #[handler]
 fn jwks(Data(auth): Data<&Auth>) -> Json {
-    Json(routes::jwks(auth))
-}
-
-/// `route`, whose other methods are answered `405` with `Allow: methods`.
-fn allow(route: RouteMethod, methods: &'static [&'static str]) -> impl Endpoint {
-    route.catch_error(move |_: MethodNotAllowedError| async move {
-        Json(routes::method_not_allowed(methods))
-    })
+    Json(replies::jwks(auth))
 }
 
 /// Answers every error that reaches the top: refusals with the contract's response, poem's
@@ -225,37 +221,30 @@ async fn answer(error: poem::Error) -> Response {
         return error.into_response();
     }
     let reply = match error.status() {
-        StatusCode::NOT_FOUND => routes::not_found(),
-        StatusCode::PAYLOAD_TOO_LARGE => routes::payload_too_large(),
+        StatusCode::NOT_FOUND => replies::not_found(),
+        StatusCode::PAYLOAD_TOO_LARGE => replies::payload_too_large(),
         _ => {
             tracing::debug!(%error, "request rejected");
-            routes::bad_request()
+            replies::bad_request()
         }
     };
     Json(reply).into_response()
 }
 
-/// Every route of the contract behind the gate, with every error answered. The development
-/// issuer's routes exist only in development mode (outside it: `404` for every method).
+/// Every route of the contract behind the gate, which answers a development route outside
+/// development mode `404`, with every error answered.
 fn app(auth: Auth) -> impl Endpoint<Output = Response> {
-    let mut route = Route::new()
-        .at(routes::HEALTHZ, allow(get(healthz), GET))
-        .at(routes::READYZ, allow(get(readyz), GET))
-        .at(routes::METRICS, allow(get(metrics_text), GET))
-        .at(routes::PUBLIC, allow(get(public), GET))
-        .at(routes::PROTECTED, allow(get(protected), GET))
-        .at(routes::ADMIN, allow(get(admin), GET))
-        .at(routes::ME, allow(get(me), GET));
-    if auth.is_development() {
-        route = route
-            .at(routes::DEV_TOKEN, allow(post(dev_token), POST))
-            .at(
-                routes::OPENID_CONFIGURATION,
-                allow(get(openid_configuration), GET),
-            )
-            .at(routes::JWKS, allow(get(jwks), GET));
-    }
-    route
+    Route::new()
+        .at(routes::HEALTHZ, get(healthz))
+        .at(routes::READYZ, get(readyz))
+        .at(routes::METRICS, get(metrics_text))
+        .at(routes::PUBLIC, get(public))
+        .at(routes::PROTECTED, get(protected))
+        .at(routes::ADMIN, get(admin))
+        .at(routes::ME, get(me))
+        .at(routes::DEV_TOKEN, post(dev_token))
+        .at(routes::OPENID_CONFIGURATION, get(openid_configuration))
+        .at(routes::JWKS, get(jwks))
         .with(Gate(auth.clone()))
         .data(auth)
         .catch_all_error(answer)
@@ -265,8 +254,6 @@ fn app(auth: Auth) -> impl Endpoint<Output = Response> {
 #[tokio::main]
 async fn main() {
     let (auth, listener) = server::start(8005);
-    let listener =
-        tokio::net::TcpListener::from_std(listener).unwrap_or_else(|e| server::exit_with(e));
     let local = LocalAddr(listener.local_addr().map(Addr::from).unwrap_or_default());
     let app = Arc::new(app(auth));
     // What `poem::Server` does for each request, under hyper settings it does not expose.

@@ -1,21 +1,14 @@
-//! The sample contract on Rocket.
+//! Run with `cargo run -p sample-rocket` (port 8003, `PORT=0` for any free one), then paste one
+//! of the curl commands it prints.
 //!
-//! FastAPI's `Depends(require_auth)` becomes a request guard: a handler that takes [`User`]
-//! runs only for a verified token, one that takes [`Admin`] (built on [`User`]) only for a
-//! verified token with the admin role, its claims also read into the handler's own type
-//! (`Admin<Caller>`: a `#[derive(Deserialize)]` struct, through `Auth::claims_as`), and one that takes [`KeyUser`] only for a known
-//! `X-API-Key`. A failing guard answers with the refusal's status; since Rocket's catchers
-//! never see a guard's error value, the guard also stashes the refusal's reply in the
-//! request-local cache, and the catchers answer that.
-//!
-//! The HTTPS redirect and shared secret run in the [`Gate`] fairing, before routing. A fairing
-//! cannot answer a request in Rocket 0.5, so a refused request is re-routed to the internal
-//! [`refused`] route, which answers the stashed refusal whatever path or method the client
-//! asked for: unknown routes and wrong methods are gated like every other.
-//!
-//! Rocket binds its own socket, so [`Auth`] (whose development issuer is the server's real
-//! URL) is built and the `listening on` line printed by a liftoff fairing, which runs once the
-//! socket is bound and before the first request is read.
+//! The sample contract on Rocket. The route's credentials are request guards: a handler that
+//! takes [`User`] runs only for a verified bearer token, one that takes [`Admin<T>`] only for a
+//! token with the admin role, whose claims it also reads into a type of its own
+//! (`Admin<Caller>`), and one that takes [`KeyUser`] only for a known `X-API-Key`. Catchers
+//! never see a guard's error, so a guard stashes its refusal in the request-local cache for
+//! them. The gate is the [`Gate`] fairing; a fairing cannot answer, so it re-routes a refused
+//! request to [`refused`]. Rocket binds its own socket, so [`Auth`] is built, and the
+//! `listening on` line printed, by a liftoff fairing.
 
 use std::io::Cursor;
 use std::net::SocketAddr;
@@ -29,18 +22,10 @@ use rocket::fairing::{AdHoc, Fairing, Info, Kind};
 use rocket::http::{Method, Status};
 use rocket::request::{FromRequest, Outcome};
 use rocket::response::{self, Responder, Response};
-use rocket::serde::json::json;
 use rocket::shield::Shield;
 use rocket::{Data, Request, catch, get, post, uri};
-use sample_kit::{Caller, metrics, routes, server};
+use sample_kit::{Caller, limits, metrics, replies, roles, routes, server};
 use serde::de::DeserializeOwned;
-
-/// `POST /dev/token` bodies larger than this are answered `413`.
-const MAX_BODY_BYTES: u64 = routes::MAX_BODY_BYTES as u64;
-/// Request heads (request line and headers) larger than this are answered `431`.
-const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// Seconds in-flight requests get to finish once shutdown is requested.
-const SHUTDOWN_GRACE_SECS: u32 = 10;
 
 /// A contract reply as a Rocket response.
 struct Json(Reply);
@@ -152,7 +137,7 @@ impl<'r> FromRequest<'r> for Api<'r> {
     }
 }
 
-/// The verified claims of the request's bearer token (FastAPI: `Depends(require_auth)`).
+/// The verified claims of the request's bearer token.
 struct User(Claims);
 
 #[rocket::async_trait]
@@ -170,9 +155,8 @@ impl<'r> FromRequest<'r> for User {
     }
 }
 
-/// A [`User`] whose token carries the admin role or scope (FastAPI: `Depends(require_admin)`):
-/// its claims as sent, and read into `T`, a type of the handler's own (claims that do not fit
-/// it are refused `401`).
+/// A [`User`] whose token carries the admin role or scope: its claims as sent, and read into
+/// `T`, a type of the handler's own (claims that do not fit it are refused `401`).
 struct Admin<T>(Claims, T);
 
 #[rocket::async_trait]
@@ -184,17 +168,14 @@ impl<'r, T: DeserializeOwned + Send> FromRequest<'r> for Admin<T> {
         let Some(auth) = auth(request) else {
             return refuse(request, not_ready());
         };
-        let typed = auth
-            .require_admin(&claims)
-            .and_then(|()| auth.claims_as(&claims));
-        match typed {
+        match roles::require_admin(auth, &claims) {
             Ok(typed) => Outcome::Success(Admin(claims, typed)),
             Err(error) => refuse(request, error),
         }
     }
 }
 
-/// The owner of the request's `X-API-Key` (the seed's `require_auth` on `X-API-Key`).
+/// The owner of the request's `X-API-Key`.
 struct KeyUser(ApiKeyUser);
 
 #[rocket::async_trait]
@@ -227,44 +208,26 @@ impl<'r> FromRequest<'r> for Refusal {
     }
 }
 
-/// The request head's size, counted as hyper counts it (request line and header lines);
-/// `target` is the request target as [`Head`] already spelled it out.
-fn head_bytes(request: &Request<'_>, target: &str) -> usize {
-    let line = request.method().as_str().len() + target.len() + 11;
-    request.headers().iter().fold(line, |total, header| {
-        total + header.name().len() + header.value().len() + 4
-    })
-}
-
-/// The head limit first, then the request target, allowed hosts, HTTPS redirect and shared
-/// secret (`/healthz`, `/readyz` and `/metrics` exempt but for the target), then the exact
-/// path. Rocket keeps only the path and query of an absolute-form target, so here `Host` is
-/// the request's host whatever the target names.
+/// The head limit first, then [`routes::gate`]: the request target, allowed hosts, HTTPS
+/// redirect and shared secret, then a path this process serves, byte for byte (Rocket's router
+/// ignores empty segments and a trailing slash and decodes escapes: `/public/`, `//public`,
+/// `/%70ublic`). Rocket keeps only the path and query of an absolute-form target, so here
+/// `Host` is the request's host whatever the target names.
 fn check_gate(request: &Request<'_>) -> Result<(), Reply> {
     let head = Head::new(request);
-    if head_bytes(request, head.path_and_query()) > MAX_HEAD_BYTES {
-        tracing::info!(
-            path = request.uri().path().as_str(),
-            "request refused: head too large"
-        );
-        return Err(Reply::json(
-            431,
-            &json!({
-                "error": "invalid_request",
-                "error_description": "Request headers are too large",
-            }),
-        ));
+    let headers = request.headers().iter();
+    let size = limits::head_bytes(
+        request.method().as_str(),
+        head.path_and_query(),
+        headers.map(|header| (header.name().len(), header.value().len())),
+    );
+    if size > limits::MAX_HEAD_BYTES {
+        let path = request.uri().path();
+        tracing::info!(path = path.as_str(), "request refused: head too large");
+        return Err(replies::head_too_large());
     }
     let auth = auth(request).ok_or_else(|| not_ready().reply())?;
-    auth.gate(&head).map_err(|error| error.reply())?;
-    // Rocket's router ignores empty segments and a trailing slash and decodes escapes
-    // (`/public/`, `//public`, `/%70ublic`); the contract serves its paths exactly, and the
-    // development issuer's only in development mode.
-    if routes::served_methods(auth, request.uri().path().as_str()).is_some() {
-        Ok(())
-    } else {
-        Err(routes::not_found())
-    }
+    routes::gate(auth, &head).map(|_route| ())
 }
 
 /// Runs [`check_gate`] on every request before routing; a refused request is re-routed to
@@ -275,7 +238,7 @@ struct Gate;
 impl Fairing for Gate {
     fn info(&self) -> Info {
         Info {
-            name: "HTTPS redirect and shared secret",
+            name: "the contract's gate",
             kind: Kind::Request | Kind::Response,
         }
     }
@@ -304,49 +267,47 @@ fn refused(refusal: Refusal) -> Json {
 /// `GET /healthz`: never gated, no credentials.
 #[get("/healthz")]
 fn healthz(api: Api<'_>) -> Json {
-    Json(routes::healthz(api.0))
+    Json(replies::healthz(api.0))
 }
 
 /// `GET /readyz`: never gated, 503 until a usable key set is held.
 #[get("/readyz")]
 fn readyz(api: Api<'_>) -> Json {
-    Json(routes::readyz(api.0))
+    Json(replies::readyz(api.0))
 }
 
 /// `GET /metrics`: never gated, the Prometheus exposition.
 #[get("/metrics")]
 fn metrics_text() -> Json {
-    Json(routes::metrics())
+    Json(replies::metrics())
 }
 
-/// `GET /public`: no credentials (the seed's `public_data`).
+/// `GET /public`: no credentials.
 #[get("/public")]
 fn public() -> Json {
-    Json(routes::public())
+    Json(replies::public())
 }
 
-/// `GET /protected`: a verified bearer token (the seed's `private_data`).
+/// `GET /protected`: a verified bearer token.
 #[get("/protected")]
 fn protected(user: User) -> Json {
-    Json(routes::protected(&user.0))
+    Json(replies::protected(&user.0))
 }
 
-/// `GET /admin`: a verified bearer token with the admin role or scope; the typed [`Caller`]
-/// goes to the audit log, the claims as sent to the body.
+/// `GET /admin`: a verified bearer token with the admin role or scope.
 #[get("/admin")]
 fn admin(admin: Admin<Caller>) -> Json {
     let Admin(claims, caller) = admin;
-    caller.log_access(routes::ADMIN);
-    Json(routes::admin(&claims))
+    Json(replies::admin(&claims, &caller))
 }
 
-/// `GET /me`: a known `X-API-Key` (the seed's `get_me`).
+/// `GET /me`: a known `X-API-Key`.
 #[get("/me")]
 fn me(user: KeyUser) -> Json {
-    Json(routes::me(&user.0))
+    Json(replies::me(&user.0))
 }
 
-/// Whether the request's declared `Content-Length` is over [`MAX_BODY_BYTES`].
+/// Whether the request's declared `Content-Length` is over [`limits::MAX_BODY_BYTES`].
 struct DeclaredTooLarge(bool);
 
 #[rocket::async_trait]
@@ -358,23 +319,23 @@ impl<'r> FromRequest<'r> for DeclaredTooLarge {
             .headers()
             .get_one("content-length")
             .map(str::as_bytes);
-        Outcome::Success(DeclaredTooLarge(routes::declared_body_too_large(declared)))
+        Outcome::Success(DeclaredTooLarge(limits::declared_body_too_large(declared)))
     }
 }
 
-/// `POST /dev/token`; a declared length over [`MAX_BODY_BYTES`] is refused before the body is
-/// read, any other body is read up to that limit.
+/// `POST /dev/token`; a declared length over [`limits::MAX_BODY_BYTES`] is refused before the
+/// body is read, any other body is read up to that limit.
 #[post("/dev/token", data = "<body>")]
 async fn dev_token(api: Api<'_>, declared: DeclaredTooLarge, body: Data<'_>) -> Json {
     if declared.0 {
-        return Json(routes::payload_too_large());
+        return Json(replies::payload_too_large());
     }
-    match body.open(MAX_BODY_BYTES.bytes()).into_bytes().await {
-        Ok(body) if body.is_complete() => Json(routes::dev_token(api.0, &body)),
-        Ok(_) => Json(routes::payload_too_large()),
+    match body.open(limits::MAX_BODY_BYTES.bytes()).into_bytes().await {
+        Ok(body) if body.is_complete() => Json(replies::dev_token(api.0, &body)),
+        Ok(_) => Json(replies::payload_too_large()),
         Err(error) => {
             tracing::debug!(%error, "unreadable request body");
-            Json(routes::bad_request())
+            Json(replies::bad_request())
         }
     }
 }
@@ -382,13 +343,13 @@ async fn dev_token(api: Api<'_>, declared: DeclaredTooLarge, body: Data<'_>) -> 
 /// `GET /.well-known/openid-configuration` (development mode).
 #[get("/.well-known/openid-configuration")]
 fn openid_configuration(api: Api<'_>) -> Json {
-    Json(routes::openid_configuration(api.0))
+    Json(replies::openid_configuration(api.0))
 }
 
 /// `GET /.well-known/jwks.json` (development mode).
 #[get("/.well-known/jwks.json")]
 fn jwks(api: Api<'_>) -> Json {
-    Json(routes::jwks(api.0))
+    Json(replies::jwks(api.0))
 }
 
 /// The stashed refusal, else the gate's answer for a request Rocket could not parse (those
@@ -403,7 +364,7 @@ fn answer(request: &Request<'_>, fallback: impl FnOnce() -> Reply) -> Json {
         // (`GET example.com:80`): that one is refused like any target that is not a path,
         // before the gate, which would take it for `/`.
         if request.uri().path().as_str() == "/" {
-            return Json(routes::bad_request());
+            return Json(replies::bad_request());
         }
         if let Err(reply) = check_gate(request) {
             return Json(reply);
@@ -415,38 +376,29 @@ fn answer(request: &Request<'_>, fallback: impl FnOnce() -> Reply) -> Json {
 /// No route matched: `405` with `Allow` when the path exists for other methods, else `404`.
 #[catch(404)]
 fn not_found(request: &Request<'_>) -> Json {
-    answer(request, || {
-        let served = auth(request)
-            .and_then(|auth| routes::served_methods(auth, request.uri().path().as_str()));
-        match served {
-            Some(allow) => routes::method_not_allowed(allow),
-            None => routes::not_found(),
-        }
+    answer(request, || match auth(request) {
+        Some(auth) => routes::unmatched(auth, request.uri().path().as_str()),
+        None => replies::not_found(),
     })
 }
 
 /// A body over a limit.
 #[catch(413)]
 fn payload_too_large(request: &Request<'_>) -> Json {
-    answer(request, routes::payload_too_large)
+    answer(request, replies::payload_too_large)
 }
 
 /// Not reachable from client input; answered in JSON all the same.
 #[catch(500)]
 fn internal_error(request: &Request<'_>) -> Json {
     tracing::error!(path = request.uri().path().as_str(), "internal error");
-    answer(request, || {
-        Reply::json(
-            500,
-            &json!({ "error": "server_error", "error_description": "Internal server error" }),
-        )
-    })
+    answer(request, replies::internal_error)
 }
 
 /// Every other status: the guard's refusal (401, 403, 400, 308, 503), else a JSON `400`.
 #[catch(default)]
 fn refusal(request: &Request<'_>) -> Json {
-    answer(request, routes::bad_request)
+    answer(request, replies::bad_request)
 }
 
 /// Rocket's configuration, built here from the service's own, never from `Rocket.toml` or
@@ -457,14 +409,15 @@ fn rocket_config(config: &sample_kit::Config) -> rocket::Config {
         port: config.port,
         ident: Ident::none(),
         ip_header: None,
-        limits: Limits::default().limit("bytes", MAX_BODY_BYTES.bytes()),
+        limits: Limits::default().limit("bytes", limits::MAX_BODY_BYTES.bytes()),
+        // For HTTP/1 Rocket only turns keep-alive on or off: it has no idle timeout.
         keep_alive: 5,
         shutdown: rocket::config::Shutdown {
             // Signals are handled by `server::shutdown_signal`.
             ctrlc: false,
             #[cfg(unix)]
             signals: Default::default(),
-            grace: SHUTDOWN_GRACE_SECS,
+            grace: u32::try_from(limits::SHUTDOWN_GRACE.as_secs()).unwrap_or(u32::MAX),
             mercy: 2,
             ..Default::default()
         },

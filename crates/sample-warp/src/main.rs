@@ -1,26 +1,24 @@
-//! The sample contract on warp.
+//! Run with `cargo run -p sample-warp` (port 8004, `PORT=0` for any free one), then paste one
+//! of the curl commands it prints.
 //!
-//! Bottle's `@require_jwt` decorator becomes a filter: [`with_claims`] extracts the verified
-//! claims or rejects the request, so a route built as `.and(with_claims(auth))` runs its
-//! handler only for a valid token, just as a decorated Bottle handler runs only once the
-//! decorator let the request through. [`with_admin`] builds on it, [`with_api_key`] does the
-//! same for `X-API-Key`, and [`gate`] stands in front of every route. Refusals travel as
-//! [`Refused`] rejections and [`recover`] turns them, and warp's own rejections, into the
-//! contract's JSON answers.
-//!
-//! `warp::serve` does not expose hyper's connection limits, so the filter is served through
-//! [`sample_kit::http1::serve`], which bounds request heads and the time a client may take to
-//! send them. warp's filters hand out the path and query but not the request target (whose
-//! absolute form names the host), and `warp::path::full` panics on a target without a path
-//! (`GET example.com:80`), so [`main`] puts the whole [`Target`] in the request's extensions
-//! and every filter here reads the target from there.
+//! The sample contract on warp. The route's credentials are filters: a route that `.and()`s
+//! [`with_claims`] runs its handler only for a verified bearer token, one that `.and()`s
+//! [`with_admin`] only for a token with the admin role, whose claims it also reads into a type
+//! of the handler's own (`Admin<Caller>`), and one that `.and()`s [`with_api_key`] only for a
+//! known `X-API-Key`. The [`gate`] filter stands in front of every route. Refusals travel as
+//! [`Refused`] rejections, and [`recover`] answers them and warp's own. The filter is served
+//! through [`sample_kit::http1`], which applies the head size and read timeout `warp::serve`
+//! does not expose; [`main`] puts the request target in the request's extensions on the way,
+//! because warp's filters hand out only its path and query (and `warp::path::full` panics on
+//! a target without a path, `GET example.com:80`).
 
 use std::convert::Infallible;
 use std::future::ready;
 
 use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply, RequestHead};
 use hyper_util::service::TowerToHyperService;
-use sample_kit::{http1, metrics, routes, server};
+use sample_kit::{Caller, http1, limits, metrics, replies, roles, routes, server};
+use serde::de::DeserializeOwned;
 use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, Method, Request, Uri};
 use warp::hyper::body::{Bytes, Incoming};
@@ -28,23 +26,20 @@ use warp::hyper::service::{Service, service_fn};
 use warp::reject::{LengthRequired, PayloadTooLarge, Reject, Rejection};
 use warp::reply::Response;
 
-/// `POST /dev/token` bodies larger than this are answered `413`.
-const MAX_BODY_BYTES: u64 = routes::MAX_BODY_BYTES as u64;
-
 /// A contract reply as a warp response.
 fn respond(reply: Reply) -> Response {
     Response::from(reply)
 }
 
-/// A refusal, carried through warp's rejections until [`recover`] answers it.
+/// A refusal's reply, carried through warp's rejections until [`recover`] answers it.
 #[derive(Debug)]
-struct Refused(AuthError);
+struct Refused(Reply);
 
 impl Reject for Refused {}
 
 /// Rejects the request with `error`.
 fn refuse(error: AuthError) -> Rejection {
-    warp::reject::custom(Refused(error))
+    warp::reject::custom(Refused(error.reply()))
 }
 
 /// The request target exactly as hyper parsed it, put in the request's extensions by [`main`].
@@ -88,24 +83,18 @@ fn head() -> impl Filter<Extract = (Head,), Error = Infallible> + Clone {
         .map(|headers, target| Head { headers, target })
 }
 
-/// HTTPS redirect, then shared secret, in front of every route (`/healthz` excepted); then
-/// the development issuer's paths are unknown outside development mode (`404` for every
-/// method).
+/// [`routes::gate`] in front of every route: allowed hosts, HTTPS redirect, shared secret,
+/// then a path this process serves.
 fn gate(auth: Auth) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     head()
         .and_then(move |head: Head| {
-            ready(auth.gate(&head).map_err(refuse).and_then(|()| {
-                if routes::is_dev_path(head.path()) && !auth.is_development() {
-                    Err(warp::reject::not_found())
-                } else {
-                    Ok(())
-                }
-            }))
+            let gated = routes::gate(&auth, &head).map(|_route| ());
+            ready(gated.map_err(|reply| warp::reject::custom(Refused(reply))))
         })
         .untuple_one()
 }
 
-/// The verified claims of the request's bearer token (Bottle: `@require_jwt`).
+/// The verified claims of the request's bearer token.
 fn with_claims(auth: Auth) -> impl Filter<Extract = (Claims,), Error = Rejection> + Clone {
     head().and_then(move |head: Head| {
         let auth = auth.clone();
@@ -113,10 +102,18 @@ fn with_claims(auth: Auth) -> impl Filter<Extract = (Claims,), Error = Rejection
     })
 }
 
-/// [`with_claims`] for a token that carries the admin role or scope.
-fn with_admin(auth: Auth) -> impl Filter<Extract = (Claims,), Error = Rejection> + Clone {
+/// Claims that carry the admin role or scope: as sent, and read into `T`, a type of the
+/// handler's own.
+struct Admin<T>(Claims, T);
+
+/// [`with_claims`] for a token that carries the admin role or scope, as an [`Admin<T>`]
+/// (claims that do not fit `T` are refused `401`).
+fn with_admin<T: DeserializeOwned + Send>(
+    auth: Auth,
+) -> impl Filter<Extract = (Admin<T>,), Error = Rejection> + Clone {
     with_claims(auth.clone()).and_then(move |claims: Claims| {
-        ready(auth.require_admin(&claims).map(|()| claims).map_err(refuse))
+        let typed = roles::require_admin(&auth, &claims);
+        ready(typed.map(|typed| Admin(claims, typed)).map_err(refuse))
     })
 }
 
@@ -130,29 +127,22 @@ fn with_auth(auth: Auth) -> impl Filter<Extract = (Auth,), Error = Infallible> +
     warp::any().map(move || auth.clone())
 }
 
-/// The methods of a `GET` route (`HEAD` is answered like `GET`, without the body).
-const GET: &[Method] = &[Method::GET, Method::HEAD];
-/// The methods of a `POST` route.
-const POST: &[Method] = &[Method::POST];
-
 /// The right path with a method it does not serve; answered `405` with `Allow`.
 #[derive(Debug)]
-struct WrongMethod(&'static [Method]);
+struct WrongMethod(&'static [&'static str]);
 
 impl Reject for WrongMethod {}
 
-/// Matches `path` exactly with one of `methods`. Unlike `warp::path!` it does not also match
-/// `path/`, and unlike `warp::get()` its `405` can name the allowed methods.
-fn route(
-    path: &'static str,
-    methods: &'static [Method],
-) -> impl Filter<Extract = (), Error = Rejection> + Copy {
+/// Matches `path` exactly, with the methods the contract gives it. Unlike `warp::path!` it
+/// does not also match `path/`, and unlike `warp::get()` its `405` can name the methods.
+fn route(path: &'static str) -> impl Filter<Extract = (), Error = Rejection> + Copy {
+    let methods = routes::allowed_methods(path).unwrap_or_default();
     target()
         .and(warp::method())
         .and_then(move |target: Uri, method: Method| {
             ready(if target.path() != path {
                 Err(warp::reject::not_found())
-            } else if methods.contains(&method) {
+            } else if methods.contains(&method.as_str()) {
                 Ok(())
             } else {
                 Err(warp::reject::custom(WrongMethod(methods)))
@@ -163,36 +153,38 @@ fn route(
 
 /// Every route of the contract behind the gate, with all rejections answered.
 fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    let healthz = route(routes::HEALTHZ, GET)
+    let healthz = route(routes::HEALTHZ)
         .and(with_auth(auth.clone()))
-        .map(|auth: Auth| respond(routes::healthz(&auth)));
-    let readyz = route(routes::READYZ, GET)
+        .map(|auth: Auth| respond(replies::healthz(&auth)));
+    let readyz = route(routes::READYZ)
         .and(with_auth(auth.clone()))
-        .map(|auth: Auth| respond(routes::readyz(&auth)));
-    let metrics_text = route(routes::METRICS, GET).map(|| respond(routes::metrics()));
-    let public = route(routes::PUBLIC, GET).map(|| respond(routes::public()));
-    let protected = route(routes::PROTECTED, GET)
+        .map(|auth: Auth| respond(replies::readyz(&auth)));
+    let metrics_text = route(routes::METRICS).map(|| respond(replies::metrics()));
+    let public = route(routes::PUBLIC).map(|| respond(replies::public()));
+    let protected = route(routes::PROTECTED)
         .and(with_claims(auth.clone()))
-        .map(|claims: Claims| respond(routes::protected(&claims)));
-    let admin = route(routes::ADMIN, GET)
+        .map(|claims: Claims| respond(replies::protected(&claims)));
+    let admin = route(routes::ADMIN)
         .and(with_admin(auth.clone()))
-        .map(|claims: Claims| respond(routes::admin(&claims)));
-    let me = route(routes::ME, GET)
+        .map(|Admin(claims, caller): Admin<Caller>| respond(replies::admin(&claims, &caller)));
+    let me = route(routes::ME)
         .and(with_api_key(auth.clone()))
-        .map(|user: ApiKeyUser| respond(routes::me(&user)));
+        .map(|user: ApiKeyUser| respond(replies::me(&user)));
     // warp's own limit refuses a declared length over it before reading the body (`413`),
     // and a body without a declared length (`411`).
-    let dev_token = route(routes::DEV_TOKEN, POST)
-        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
+    let dev_token = route(routes::DEV_TOKEN)
+        .and(warp::body::content_length_limit(
+            u64::try_from(limits::MAX_BODY_BYTES).unwrap_or(u64::MAX),
+        ))
         .and(warp::body::bytes())
         .and(with_auth(auth.clone()))
-        .map(|body: Bytes, auth: Auth| respond(routes::dev_token(&auth, &body)));
-    let openid_configuration = route(routes::OPENID_CONFIGURATION, GET)
+        .map(|body: Bytes, auth: Auth| respond(replies::dev_token(&auth, &body)));
+    let openid_configuration = route(routes::OPENID_CONFIGURATION)
         .and(with_auth(auth.clone()))
-        .map(|auth: Auth| respond(routes::openid_configuration(&auth)));
-    let jwks = route(routes::JWKS, GET)
+        .map(|auth: Auth| respond(replies::openid_configuration(&auth)));
+    let jwks = route(routes::JWKS)
         .and(with_auth(auth.clone()))
-        .map(|auth: Auth| respond(routes::jwks(&auth)));
+        .map(|auth: Auth| respond(replies::jwks(&auth)));
 
     let gated = gate(auth)
         .and(
@@ -227,20 +219,19 @@ fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Infallible> + C
 
 /// Answers every rejection: refusals with the contract's response, the rest with a JSON 4xx.
 async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
-    let reply = if let Some(Refused(error)) = rejection.find() {
-        error.reply()
+    let reply = if let Some(Refused(reply)) = rejection.find() {
+        reply.clone()
     } else if rejection.is_not_found() {
-        routes::not_found()
+        replies::not_found()
     } else if let Some(WrongMethod(methods)) = rejection.find() {
-        let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
-        routes::method_not_allowed(&allow)
+        replies::method_not_allowed(methods)
     } else if rejection.find::<PayloadTooLarge>().is_some() {
-        routes::payload_too_large()
+        replies::payload_too_large()
     } else if rejection.find::<LengthRequired>().is_some() {
-        routes::length_required()
+        replies::length_required()
     } else {
         tracing::debug!(?rejection, "request rejected");
-        routes::bad_request()
+        replies::bad_request()
     };
     Ok(respond(reply))
 }
@@ -249,8 +240,6 @@ async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
 #[tokio::main]
 async fn main() {
     let (auth, listener) = server::start(8004);
-    let listener =
-        tokio::net::TcpListener::from_std(listener).unwrap_or_else(|e| server::exit_with(e));
     let filter = TowerToHyperService::new(warp::service(app(auth)));
     // The request target goes into the extensions before warp sees the request (see above).
     let service = service_fn(move |mut request: Request<Incoming>| {
