@@ -11,14 +11,16 @@ use crate::api_keys::ApiKeys;
 use crate::auth::{Auth, IssuerKeys, Settings};
 #[cfg(feature = "dev-issuer")]
 use crate::dev_issuer::DevIssuer;
+use crate::gateway::{BuilderOptions, GatewayProfile};
 use crate::issuer::{Issuer, KeySource};
 use crate::jwk::{JwksError, KeySet, parse_jwks};
-use crate::key_store::{KeyStore, Location, RemovedKeysHook};
+use crate::key_store::{KeyStore, Location, RemovedKeysHook, SharedRemovedKeysHook};
 use crate::policy::{KeySetPolicy, PolicyOutOfRange};
 use crate::redacted_url::Redacted;
 use crate::shared_secret::SharedSecret;
 use crate::token::ClaimRules;
 use crate::token_cache::TokenCache;
+use crate::token_source::TokenSource;
 
 /// The largest clock-skew allowance [`AuthBuilder::leeway`] accepts.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
@@ -128,6 +130,50 @@ pub enum BuildError {
     /// Remote key sets need a Tokio runtime to fetch in the background, and none is running.
     #[error("remote key sets must be built inside a Tokio runtime")]
     NoRuntime,
+    /// A header or cookie name for the token that no request could carry.
+    #[error("token {kind} name {name:?} is {reason}")]
+    InvalidTokenSource {
+        /// `header` or `cookie`.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A gateway setting that no assertion of that gateway could match.
+    #[error("{gateway} {setting}: {reason}")]
+    InvalidGatewaySetting {
+        /// The gateway (`Cloudflare Access`, `Google Cloud IAP`, `AWS ALB`).
+        gateway: &'static str,
+        /// The setting, as its constructor or option names it (`team_domain`, `aud_tag`,
+        /// `audience`, `alb_arn`, `client_id`, `issuer`, `key_url`).
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A gateway issuer together with another issuer, keys without an issuer or the
+    /// development issuer: the token is read only where the gateway puts it.
+    #[error("the {gateway} issuer must be the only issuer")]
+    GatewayNotAlone {
+        /// The gateway.
+        gateway: &'static str,
+    },
+    /// A builder option that a gateway issuer sets itself.
+    #[error("{option} cannot be set with the {gateway} issuer, which sets it itself")]
+    GatewayConflict {
+        /// The gateway.
+        gateway: &'static str,
+        /// The option (`an audience`, `an HS256 secret`, `a token source`).
+        option: &'static str,
+    },
+    /// An algorithm allow-list without the algorithm the gateway signs with.
+    #[error("the algorithm allow-list does not contain {algorithm}, which {gateway} signs with")]
+    GatewayAlgorithm {
+        /// The gateway.
+        gateway: &'static str,
+        /// Its algorithm.
+        algorithm: Algorithm,
+    },
 }
 
 /// Configures an [`Auth`]. Every option has a default; [`AuthBuilder::build`] checks the
@@ -148,6 +194,11 @@ pub enum BuildError {
 /// | [`http_client`](Self::http_client) | a client of this crate's (3 redirects at most, never `https` to `http`) |
 /// | [`token_cache_size`](Self::token_cache_size) | 10,000 tokens |
 /// | [`max_token_bytes`](Self::max_token_bytes) | 8 KiB |
+/// | [`token_source`](Self::token_source) | `Authorization: Bearer` ([`TokenSource::authorization`]) |
+///
+/// A gateway issuer ([`Issuer::cloudflare_access`], [`Issuer::google_iap`],
+/// [`Issuer::aws_alb`]) sets the audience, the token source and the algorithm itself and must
+/// be the only issuer; [`build`](Self::build) refuses a combination that contradicts it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -181,6 +232,7 @@ pub struct AuthBuilder {
     http_client: Option<reqwest::Client>,
     token_cache_size: usize,
     max_token_bytes: usize,
+    token_source: Option<TokenSource>,
     #[cfg(feature = "dev-issuer")]
     development: Option<DevIssuer>,
 }
@@ -202,6 +254,7 @@ impl Default for AuthBuilder {
             http_client: None,
             token_cache_size: 10_000,
             max_token_bytes: 8 * 1024,
+            token_source: None,
             #[cfg(feature = "dev-issuer")]
             development: None,
         }
@@ -227,15 +280,26 @@ impl std::fmt::Debug for AuthBuilder {
             )
             .field("force_https", &self.force_https)
             .field("key_set_policy", &self.key_set_policy)
+            .field("token_source", &self.token_source)
             .finish_non_exhaustive()
     }
 }
 
 impl AuthBuilder {
     /// Accepts tokens of `issuer`. Call once per issuer: each has its own key set, fetched,
-    /// cached, refreshed and rate-limited independently of the others.
-    pub fn issuer(mut self, issuer: Issuer) -> Self {
-        self.issuers.push(issuer);
+    /// cached, refreshed and rate-limited independently of the others. A gateway issuer
+    /// ([`Issuer::cloudflare_access`], [`Issuer::google_iap`], [`Issuer::aws_alb`]) must be
+    /// the only one.
+    pub fn issuer(mut self, issuer: impl Into<Issuer>) -> Self {
+        self.issuers.push(issuer.into());
+        self
+    }
+
+    /// Where [`Auth::authenticate`] takes the token from (default: the `Authorization`
+    /// bearer). With a named header, `Authorization` is never read. Gateway issuers set
+    /// their own.
+    pub fn token_source(mut self, source: TokenSource) -> Self {
+        self.token_source = Some(source);
         self
     }
 
@@ -354,7 +418,11 @@ impl AuthBuilder {
             Some(secret) => Some(DecodingKey::from_secret(secret)),
             None => None,
         };
-        let algorithms = algorithm_set(self.algorithms.as_deref(), hs256.is_some())?;
+        let gateway = self.gateway()?;
+        let algorithms = match gateway {
+            Some(gateway) => [gateway.algorithm].into_iter().collect(),
+            None => algorithm_set(self.algorithms.as_deref(), hs256.is_some())?,
+        };
         let cache = (self.token_cache_size > 0)
             .then(|| Arc::new(TokenCache::new(self.token_cache_size, leeway_secs)));
         let sources = self.key_sources()?;
@@ -365,6 +433,7 @@ impl AuthBuilder {
         if sources.is_empty() && hs256.is_none() && !development {
             return Err(BuildError::NoKeySource);
         }
+        let alb = gateway.and_then(|gateway| gateway.alb.clone());
         let mut issuers = Vec::with_capacity(sources.len());
         for (iss, issuer_url, source) in sources {
             let keys = key_store(
@@ -375,8 +444,15 @@ impl AuthBuilder {
                 self.http_client.clone(),
                 cache.as_ref(),
             )?;
+            // An ALB's assertions are bound to it by their `signer`, checked before the
+            // issuer is chosen; their `iss` names the identity provider, when present.
+            let iss = if alb.is_some() { None } else { iss };
             issuers.push(IssuerKeys { iss, keys });
         }
+        let (audience, token_source) = match gateway {
+            Some(gateway) => (gateway.audience.clone(), gateway.token_source.clone()),
+            None => (self.audience, self.token_source.unwrap_or_default()),
+        };
         #[cfg(feature = "dev-issuer")]
         if let Some(dev) = &self.development {
             let keys = dev.key_set();
@@ -389,9 +465,11 @@ impl AuthBuilder {
         Ok(Auth::from_settings(Settings {
             algorithms,
             rules: ClaimRules {
-                audience: self.audience,
+                audience,
                 leeway_secs,
             },
+            token_source,
+            alb,
             max_token_bytes: self.max_token_bytes,
             issuers,
             hs256,
@@ -405,6 +483,27 @@ impl AuthBuilder {
             dev: self.development,
             became_ready: std::sync::atomic::AtomicBool::new(false),
         }))
+    }
+
+    /// The gateway issuer's profile, when the issuer is a gateway's, checked against the
+    /// other options.
+    fn gateway(&self) -> Result<Option<&GatewayProfile>, BuildError> {
+        let Some(gateway) = self.issuers.iter().find_map(Issuer::gateway) else {
+            return Ok(None);
+        };
+        #[cfg(feature = "dev-issuer")]
+        let development = self.development.is_some();
+        #[cfg(not(feature = "dev-issuer"))]
+        let development = false;
+        gateway.check(&BuilderOptions {
+            issuers: self.issuers.len(),
+            other_keys: self.keys_without_issuer.is_some() || development,
+            audience: self.audience.is_some(),
+            hs256_secret: self.hs256_secret.is_some(),
+            token_source: self.token_source.is_some(),
+            algorithms: self.algorithms.as_deref(),
+        })?;
+        Ok(Some(gateway))
     }
 
     /// Every configured key source with its issuer (`None`: `iss` not checked).
@@ -504,6 +603,17 @@ fn key_store(
             return local(parse_jwks(&text, policy.max_keys));
         }
         KeySource::Pem(keys) => return crate::pem::key_set(&keys, &named()).map(KeyStore::fixed),
+        KeySource::PemPerKid { url, algorithm } => {
+            if tokio::runtime::Handle::try_current().is_err() {
+                return Err(BuildError::NoRuntime);
+            }
+            let hook = cache.cloned().map(|cache| {
+                Arc::new(move |removed: &_| cache.drop_keys(removed)) as SharedRemovedKeysHook
+            });
+            let label = iss.clone().unwrap_or_else(|| Redacted(&url).to_string());
+            return KeyStore::per_kid(url, algorithm, policy.clone(), client, hook, label)
+                .map_err(BuildError::HttpClient);
+        }
     };
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(BuildError::NoRuntime);
@@ -514,7 +624,9 @@ fn key_store(
     // The metrics label is configuration: the issuer, else the key set URL (without the
     // credentials it may carry).
     let label = iss.clone().unwrap_or_else(|| match &location {
-        Location::Jwks(url) | Location::Discovery(url) => Redacted(url).to_string(),
+        Location::Jwks(url) | Location::Discovery(url) | Location::PemKey { url, .. } => {
+            Redacted(url).to_string()
+        }
     });
     KeyStore::remote(location, policy.clone(), client, hook, label).map_err(BuildError::HttpClient)
 }

@@ -44,24 +44,7 @@ pub(crate) fn parse(token: &str, max_len: usize) -> Result<UnverifiedToken<'_>, 
     if !is_base64url(payload) || !is_base64url(signature) {
         return Err(TokenError::Malformed("not base64url"));
     }
-    let header_map = decode_object(header, "header")?;
-    let alg = header_map
-        .get("alg")
-        .and_then(Value::as_str)
-        .and_then(Algorithm::from_name)
-        .ok_or(TokenError::AlgorithmNotAllowed)?;
-    if header_map.contains_key("crit")
-        || header_map
-            .get("b64")
-            .is_some_and(|b| b != &Value::Bool(true))
-    {
-        return Err(TokenError::UnsupportedExtension);
-    }
-    let kid = match header_map.get("kid") {
-        None => None,
-        Some(Value::String(kid)) => Some(kid.clone()),
-        Some(_) => return Err(TokenError::Malformed("kid is not a string")),
-    };
+    let Header { alg, kid, .. } = read_header(header)?;
     let signing_input = &token[..header.len() + 1 + payload.len()];
     Ok(UnverifiedToken {
         alg,
@@ -72,12 +55,41 @@ pub(crate) fn parse(token: &str, max_len: usize) -> Result<UnverifiedToken<'_>, 
     })
 }
 
+/// A JOSE header, read and checked.
+#[derive(Debug)]
+pub(crate) struct Header {
+    pub(crate) alg: Algorithm,
+    pub(crate) kid: Option<String>,
+    /// Every member, for the header fields of a gateway's own format.
+    pub(crate) members: Map<String, Value>,
+}
+
+/// Reads a header segment (unpadded base64url): a JSON object without duplicate members,
+/// with a known `alg`, no `crit` or `b64` extension, and a `kid` that is a string if any.
+pub(crate) fn read_header(segment: &str) -> Result<Header, TokenError> {
+    let members = decode_object(segment, "header")?;
+    let alg = members
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(Algorithm::from_name)
+        .ok_or(TokenError::AlgorithmNotAllowed)?;
+    if members.contains_key("crit") || members.get("b64").is_some_and(|b| b != &Value::Bool(true)) {
+        return Err(TokenError::UnsupportedExtension);
+    }
+    let kid = match members.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(TokenError::Malformed("kid is not a string")),
+    };
+    Ok(Header { alg, kid, members })
+}
+
 /// Decodes the (already signature-checked) payload into its claims.
 pub(crate) fn decode_claims(payload: &str) -> Result<Map<String, Value>, TokenError> {
     decode_object(payload, "payload")
 }
 
-fn is_base64url(part: &str) -> bool {
+pub(crate) fn is_base64url(part: &str) -> bool {
     part.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
@@ -106,7 +118,7 @@ pub(crate) struct ClaimRules {
 
 /// Reads a NumericDate. Only integers are accepted: every mainstream issuer writes them,
 /// and a fraction or an out-of-range number is a sign of a forged or broken token.
-fn numeric_date(
+pub(crate) fn numeric_date(
     claims: &Map<String, Value>,
     name: &'static str,
 ) -> Result<Option<i64>, TokenError> {
