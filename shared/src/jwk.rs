@@ -916,23 +916,39 @@ mod tests {
 
     /// A log capture: everything a parse logs at any level, as text.
     fn logged_by(parse: impl FnOnce()) -> String {
-        let captured = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
-        let sink = Arc::clone(&captured);
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || CaptureWriter(Arc::clone(&sink)))
-            .finish();
-        tracing::subscriber::with_default(subscriber, parse);
-        let bytes = captured.lock().unwrap().clone();
+        // One global subscriber writing to the capture of the thread that logs. A subscriber
+        // per test (`with_default`) loses events: `tracing` caches each callsite's interest
+        // and the maximum level process-wide, and recomputes them from whichever thread's
+        // subscriber happens to be current when another test's thread registers or drops one.
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .with_writer(|| CaptureWriter)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
+        });
+        CAPTURED.with(|captured| captured.borrow_mut().replace(Vec::new()));
+        parse();
+        let bytes = CAPTURED.with(|captured| captured.borrow_mut().take().unwrap_or_default());
         String::from_utf8(bytes).unwrap()
     }
 
-    struct CaptureWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+    thread_local! {
+        /// What this thread logged since its capture began (`None`: not capturing).
+        static CAPTURED: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+    }
+
+    struct CaptureWriter;
 
     impl std::io::Write for CaptureWriter {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
+            CAPTURED.with(|captured| {
+                if let Some(captured) = captured.borrow_mut().as_mut() {
+                    captured.extend_from_slice(buf);
+                }
+            });
             Ok(buf.len())
         }
 
