@@ -8,8 +8,11 @@ use url::Url;
 
 use api_auth::{
     Algorithm, ApiKeys, Auth, AuthBuilder, DevIssuer, Issuer, KeySetPolicy,
-    MAX_REFRESH_JITTER_PERCENT, SharedSecret,
+    MAX_REFRESH_JITTER_PERCENT, SharedSecret, TokenSource,
 };
+
+use crate::gateway::{self, AlbVars, GatewayInputs, GatewayKind, GatewaySettings};
+use crate::token_source;
 
 /// A configuration value that cannot be used; the message names the variable and never
 /// repeats a secret's value.
@@ -45,6 +48,8 @@ pub enum KeySource {
     /// Only `AUTH_ISSUER`: for each issuer, the `jwks_uri` of its OpenID discovery document,
     /// else `{issuer}/.well-known/jwks.json`.
     Discovery,
+    /// `AUTH_GATEWAY`: the gateway's own keys (see [`Config::gateway`]).
+    Gateway,
 }
 
 /// Shows `AUTH_JWKS_URL` the way the library shows it: through `api_auth::KeySource`,
@@ -55,6 +60,7 @@ impl fmt::Debug for KeySource {
             Self::Development => f.write_str("Development"),
             Self::JwksUrl(url) => api_auth::KeySource::JwksUrl(url.clone()).fmt(f),
             Self::Discovery => f.write_str("Discovery"),
+            Self::Gateway => f.write_str("Gateway"),
         }
     }
 }
@@ -89,6 +95,10 @@ pub struct Config {
     pub token_cache_size: usize,
     /// Largest token accepted, in bytes.
     pub max_token_bytes: usize,
+    /// `AUTH_GATEWAY` (with `AUTH_ALB_*`): the gateway whose assertion is verified.
+    pub gateway: Option<GatewaySettings>,
+    /// `AUTH_TOKEN_HEADER` / `AUTH_TOKEN_COOKIE`: where the bearer token is read from.
+    pub token_source: Option<TokenSource>,
 }
 
 impl fmt::Debug for Config {
@@ -113,6 +123,8 @@ impl fmt::Debug for Config {
             .field("force_https", &self.force_https)
             .field("key_set", &self.key_set)
             .field("token_cache_size", &self.token_cache_size)
+            .field("gateway", &self.gateway)
+            .field("token_source", &self.token_source)
             .finish()
     }
 }
@@ -162,13 +174,17 @@ impl Config {
             Some("1") => true,
             Some(_) => return Err(ConfigError::new("AUTH_DEV_MODE", "expected 1 or 0")),
         };
-        if dev_mode_anywhere && (jwks_url.is_some() || !issuers.is_empty()) {
+        let gateway_kind = GatewayKind::parse(get("AUTH_GATEWAY")?.as_deref())?;
+        if dev_mode_anywhere
+            && (jwks_url.is_some() || !issuers.is_empty() || gateway_kind.is_some())
+        {
             return Err(ConfigError::new(
                 "AUTH_DEV_MODE",
-                "cannot be combined with AUTH_ISSUER or AUTH_JWKS_URL",
+                "cannot be combined with AUTH_ISSUER, AUTH_JWKS_URL or AUTH_GATEWAY",
             ));
         }
-        let key_source = match jwks_url {
+        let key_source = match jwks_url.clone() {
+            _ if gateway_kind.is_some() => KeySource::Gateway,
             Some(_) if issuers.len() > 1 => {
                 return Err(ConfigError::new(
                     "AUTH_JWKS_URL",
@@ -257,12 +273,56 @@ impl Config {
             10_000,
         )?;
 
+        let gateway = gateway::configure(
+            gateway_kind,
+            AlbVars {
+                arn: get("AUTH_ALB_ARN")?,
+                client_id: get("AUTH_ALB_CLIENT_ID")?,
+                key_url: get("AUTH_ALB_KEY_URL")?,
+            },
+            &GatewayInputs {
+                issuers: &issuers,
+                jwks_url: jwks_url.as_ref(),
+                audience: audience.as_deref(),
+                algorithms: &algorithms,
+            },
+        )?;
+        let token_header = get("AUTH_TOKEN_HEADER")?;
+        let token_cookie = get("AUTH_TOKEN_COOKIE")?;
+        let token_source =
+            token_source::from_vars(token_header.as_deref(), token_cookie.as_deref())?;
+        if let Some(gateway) = &gateway {
+            // The gateway decides where its assertion is and how it is signed; these
+            // settings of the ordinary mode would contradict it.
+            let contradicting = [
+                ("AUTH_HS256_SECRET", hs256_secret.is_some()),
+                ("AUTH_TOKEN_HEADER", token_header.is_some()),
+                ("AUTH_TOKEN_COOKIE", token_cookie.is_some()),
+                ("AUTH_DPOP", var("AUTH_DPOP")?.is_some()),
+                (
+                    "AUTH_MTLS_CERT_HEADER",
+                    var("AUTH_MTLS_CERT_HEADER")?.is_some(),
+                ),
+            ];
+            if let Some((name, _)) = contradicting.into_iter().find(|(_, set)| *set) {
+                return Err(ConfigError::new(
+                    name,
+                    format!(
+                        "cannot be set with AUTH_GATEWAY={}: the gateway's own assertion is \
+                         the credential",
+                        gateway.kind.name()
+                    ),
+                ));
+            }
+        }
+
         if issuers.is_empty() && matches!(key_source, KeySource::JwksUrl(_)) {
             tracing::warn!(
                 "AUTH_JWKS_URL is set without AUTH_ISSUER: the iss claim is not checked"
             );
         }
-        if key_source != KeySource::Development && audience.is_none() {
+        if !matches!(key_source, KeySource::Development | KeySource::Gateway) && audience.is_none()
+        {
             tracing::warn!(
                 "AUTH_AUDIENCE is not set: any token of the issuer, for any API, is accepted"
             );
@@ -283,6 +343,8 @@ impl Config {
             key_set,
             token_cache_size,
             max_token_bytes: 8 * 1024,
+            gateway,
+            token_source,
         })
     }
 
@@ -313,8 +375,11 @@ impl Config {
             .key_set_policy(self.key_set.clone())
             .token_cache_size(self.token_cache_size)
             .max_token_bytes(self.max_token_bytes);
-        if let Some(audience) = &self.audience {
+        if let Some(audience) = self.audience.as_ref().filter(|_| self.gateway.is_none()) {
             builder = builder.audience(audience.clone());
+        }
+        if let Some(source) = &self.token_source {
+            builder = builder.token_source(source.clone());
         }
         if let Some(secret) = &self.hs256_secret {
             builder = builder.hs256_secret(secret.clone());
@@ -326,10 +391,15 @@ impl Config {
         let var = match &self.key_source {
             KeySource::JwksUrl(_) => "AUTH_JWKS_URL",
             KeySource::Development | KeySource::Discovery => "AUTH_ISSUER",
+            KeySource::Gateway => "AUTH_GATEWAY",
         };
         let invalid = |e: api_auth::BuildError| ConfigError::new(var, e.to_string());
         builder = match (&self.key_source, self.issuers.as_slice()) {
             (KeySource::Development, _) => self.development(builder, base_url, &mut api_keys)?,
+            (KeySource::Gateway, _) => match &self.gateway {
+                Some(gateway) => builder.issuer(gateway.issuer.clone()),
+                None => return Err(ConfigError::new(var, "is not configured")),
+            },
             (KeySource::JwksUrl(url), []) => {
                 builder.keys_without_issuer(api_auth::KeySource::JwksUrl(url.clone()))
             }
