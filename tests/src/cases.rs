@@ -23,6 +23,8 @@ mod readiness_and_secrets;
 pub use readiness_and_secrets::*;
 mod forged_keys;
 pub use forged_keys::*;
+mod gateway_assertions;
+pub use gateway_assertions::*;
 
 /// A provider publishing the standard keys, and a sample trusting it through discovery.
 pub struct Remote {

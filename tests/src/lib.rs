@@ -14,6 +14,7 @@ pub mod idp;
 pub mod interop;
 pub mod keys;
 pub mod sample;
+pub mod vendors;
 
 /// Expands to one `#[tokio::test]` per conformance case, each run against `$bin`.
 #[macro_export]
@@ -89,6 +90,18 @@ macro_rules! suite {
             only_small_order_ed25519_keys_is_no_key_set,
             skipped_keys_logged_in_bounded_lines,
             key_set_content_never_echoed,
+            gateway_cloudflare_access_accepted,
+            gateway_cookie_used_when_header_absent,
+            gateway_google_iap_accepted,
+            gateway_aws_alb_accepted,
+            gateway_aws_alb_header_checks,
+            gateway_ignores_client_authorization,
+            alb_padding_refused_outside_alb_mode,
+            alb_unknown_kid_one_fetch_per_cooldown,
+            alb_kid_tricks_cost_no_fetch,
+            alb_keys_held_per_kid_bounded,
+            custom_token_header_and_cookie,
+            gateway_startup_errors,
         );
     };
     (@cases $bin:expr; $($case:ident),+ $(,)?) => {
