@@ -12,6 +12,7 @@
 pub mod cases;
 pub mod idp;
 pub mod interop;
+pub mod interop_gateways;
 pub mod keys;
 pub mod sample;
 pub mod vendors;
@@ -102,6 +103,9 @@ macro_rules! suite {
             alb_keys_held_per_kid_bounded,
             custom_token_header_and_cookie,
             gateway_startup_errors,
+            interop_alb_aws_jwt_verify,
+            interop_iap_google_auth_library,
+            interop_cloudflare_jose,
         );
     };
     (@cases $bin:expr; $($case:ident),+ $(,)?) => {

@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 
 use super::{assert_granted, assert_invalid_token, claims, standard_jwks};
 use crate::idp::{Idp, jwks_of};
+pub use crate::interop_gateways::{
+    interop_alb_aws_jwt_verify, interop_cloudflare_jose, interop_iap_google_auth_library,
+};
 use crate::keys::{keys, mint, now};
 use crate::sample::{Resp, Sample};
 use crate::vendors::{
