@@ -16,6 +16,7 @@ use crate::claims::{Claims, ClaimsData};
 #[cfg(feature = "dev-issuer")]
 use crate::dev_issuer::DevIssuer;
 use crate::error::{AuthError, TokenError};
+use crate::gateway::AlbRules;
 use crate::hosts::AllowedHosts;
 use crate::https::{forwarded_https, redirect_target};
 use crate::key_store::{KeySetStatus, KeyStore};
@@ -24,6 +25,7 @@ use crate::request::RequestHead;
 use crate::shared_secret::SharedSecret;
 use crate::token::{self, ClaimRules};
 use crate::token_cache::{CachedToken, TokenCache, unix_now};
+use crate::token_source::TokenSource;
 
 /// The keys of one accepted issuer (`iss: None`: keys whose tokens' `iss` is not checked).
 pub(crate) struct IssuerKeys {
@@ -36,6 +38,10 @@ pub(crate) struct Settings {
     pub(crate) algorithms: AlgorithmSet,
     pub(crate) rules: ClaimRules,
     pub(crate) max_token_bytes: usize,
+    /// Where the token is read from.
+    pub(crate) token_source: TokenSource,
+    /// The AWS ALB's format and header checks, for an ALB issuer.
+    pub(crate) alb: Option<AlbRules>,
     pub(crate) issuers: Vec<IssuerKeys>,
     pub(crate) hs256: Option<DecodingKey>,
     pub(crate) cache: Option<Arc<TokenCache>>,
@@ -199,10 +205,19 @@ impl Auth {
         Ok(token)
     }
 
-    /// Verifies the request's bearer token and returns its claims. Refusals are logged
-    /// (never with the token).
+    /// The request's token, from where the [token source](crate::AuthBuilder::token_source)
+    /// says: the `Authorization` bearer by default, a gateway's own header (and cookie) for a
+    /// gateway issuer.
+    pub fn token<'r>(&self, request: &'r impl RequestHead) -> Result<&'r str, AuthError> {
+        self.inner
+            .token_source
+            .read(request, || self.bearer_token(request))
+    }
+
+    /// Verifies the request's token (see [`Auth::token`]) and returns its claims. Refusals
+    /// are logged (never with the token).
     pub async fn authenticate(&self, request: &impl RequestHead) -> Result<Claims, AuthError> {
-        let result = match self.bearer_token(request) {
+        let result = match self.token(request) {
             Ok(token) => self.verify(token).await,
             Err(e) => Err(e),
         };
@@ -252,12 +267,7 @@ impl Auth {
             if key_held {
                 inner.token_metrics.token_cache(true);
                 let claims = &hit.claims;
-                token::check_time(
-                    claims.exp(),
-                    claims.nbf(),
-                    inner.rules.leeway_secs,
-                    unix_now(),
-                )?;
+                token::check_time(hit.exp, claims.nbf(), inner.rules.leeway_secs, unix_now())?;
                 return Ok(Claims::new(Arc::clone(claims)));
             }
             cache.remove(digest);
@@ -266,7 +276,18 @@ impl Auth {
             inner.token_metrics.token_cache(false);
         }
 
-        let parsed = token::parse(token, inner.max_token_bytes)?;
+        let (parsed, alb_exp) = match &inner.alb {
+            Some(alb) => {
+                let (parsed, exp) = alb.parse(
+                    token,
+                    inner.max_token_bytes,
+                    inner.rules.leeway_secs,
+                    unix_now(),
+                )?;
+                (parsed, Some(exp))
+            }
+            None => (token::parse(token, inner.max_token_bytes)?, None),
+        };
         if !inner.algorithms.contains(parsed.alg) {
             return Err(TokenError::AlgorithmNotAllowed.into());
         }
@@ -299,7 +320,18 @@ impl Auth {
         if !valid {
             return Err(TokenError::BadSignature.into());
         }
-        token::validate_claims(&claims, &inner.rules, unix_now())?;
+        let exp = match inner.alb.as_ref().zip(alb_exp) {
+            Some((alb, header_exp)) => alb.check_claims(
+                claims.fields(),
+                header_exp,
+                inner.rules.leeway_secs,
+                unix_now(),
+            )?,
+            None => {
+                token::validate_claims(&claims, &inner.rules, unix_now())?;
+                claims.exp()
+            }
+        };
         let claims = Arc::new(claims);
         if let (Some(cache), Some(digest)) = (&inner.cache, digest) {
             cache.insert(
@@ -308,6 +340,7 @@ impl Auth {
                     claims: Arc::clone(&claims),
                     issuer: issuer_index,
                     key: fingerprint,
+                    exp,
                 },
             );
         }

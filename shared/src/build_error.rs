@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::algorithm::Algorithm;
 use crate::builder::MAX_LEEWAY;
 use crate::jwk::JwksError;
 use crate::policy::PolicyOutOfRange;
@@ -121,4 +122,48 @@ pub enum BuildError {
     /// Remote key sets need a Tokio runtime to fetch in the background, and none is running.
     #[error("remote key sets must be built inside a Tokio runtime")]
     NoRuntime,
+    /// A header or cookie name for the token that no request could carry.
+    #[error("token {kind} name {name:?} is {reason}")]
+    InvalidTokenSource {
+        /// `header` or `cookie`.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A gateway setting that no assertion of that gateway could match.
+    #[error("{gateway} {setting}: {reason}")]
+    InvalidGatewaySetting {
+        /// The gateway (`Cloudflare Access`, `Google Cloud IAP`, `AWS ALB`).
+        gateway: &'static str,
+        /// The setting, as its constructor or option names it (`team_domain`, `aud_tag`,
+        /// `audience`, `alb_arn`, `client_id`, `issuer`, `key_url`).
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A gateway issuer together with another issuer, keys without an issuer or the
+    /// development issuer: the token is read only where the gateway puts it.
+    #[error("the {gateway} issuer must be the only issuer")]
+    GatewayNotAlone {
+        /// The gateway.
+        gateway: &'static str,
+    },
+    /// A builder option that a gateway issuer sets itself.
+    #[error("{option} cannot be set with the {gateway} issuer, which sets it itself")]
+    GatewayConflict {
+        /// The gateway.
+        gateway: &'static str,
+        /// The option (`an audience`, `an HS256 secret`, `a token source`).
+        option: &'static str,
+    },
+    /// An algorithm allow-list without the algorithm the gateway signs with.
+    #[error("the algorithm allow-list does not contain {algorithm}, which {gateway} signs with")]
+    GatewayAlgorithm {
+        /// The gateway.
+        gateway: &'static str,
+        /// Its algorithm.
+        algorithm: Algorithm,
+    },
 }

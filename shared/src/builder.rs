@@ -11,15 +11,17 @@ use crate::auth::{Auth, IssuerKeys, Settings};
 pub use crate::build_error::BuildError;
 #[cfg(feature = "dev-issuer")]
 use crate::dev_issuer::DevIssuer;
+use crate::gateway::{BuilderOptions, GatewayProfile};
 use crate::hosts::AllowedHosts;
 use crate::issuer::{Issuer, KeySource};
 use crate::jwk::{JwksError, KeySet, parse_jwks};
-use crate::key_store::{KeyStore, Location, RemovedKeysHook};
+use crate::key_store::{KeyStore, Location, RemovedKeysHook, SharedRemovedKeysHook};
 use crate::policy::KeySetPolicy;
 use crate::redacted_url::Redacted;
 use crate::shared_secret::SharedSecret;
 use crate::token::ClaimRules;
 use crate::token_cache::TokenCache;
+use crate::token_source::TokenSource;
 
 /// The largest clock-skew allowance [`AuthBuilder::leeway`] accepts.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
@@ -45,6 +47,11 @@ const MIN_HS256_SECRET_BYTES: usize = 32;
 /// | [`http_client`](Self::http_client) | a client of this crate's (3 redirects at most, never `https` to `http`) |
 /// | [`token_cache_size`](Self::token_cache_size) | 10,000 tokens |
 /// | [`max_token_bytes`](Self::max_token_bytes) | 8 KiB |
+/// | [`token_source`](Self::token_source) | `Authorization: Bearer` ([`TokenSource::authorization`]) |
+///
+/// A gateway issuer ([`Issuer::cloudflare_access`], [`Issuer::google_iap`],
+/// [`Issuer::aws_alb`]) sets the audience, the token source and the algorithm itself and must
+/// be the only issuer; [`build`](Self::build) refuses a combination that contradicts it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -79,6 +86,7 @@ pub struct AuthBuilder {
     http_client: Option<reqwest::Client>,
     token_cache_size: usize,
     max_token_bytes: usize,
+    token_source: Option<TokenSource>,
     #[cfg(feature = "dev-issuer")]
     development: Option<DevIssuer>,
 }
@@ -101,6 +109,7 @@ impl Default for AuthBuilder {
             http_client: None,
             token_cache_size: 10_000,
             max_token_bytes: 8 * 1024,
+            token_source: None,
             #[cfg(feature = "dev-issuer")]
             development: None,
         }
@@ -127,15 +136,26 @@ impl std::fmt::Debug for AuthBuilder {
             .field("allowed_hosts", &self.allowed_hosts)
             .field("force_https", &self.force_https)
             .field("key_set_policy", &self.key_set_policy)
+            .field("token_source", &self.token_source)
             .finish_non_exhaustive()
     }
 }
 
 impl AuthBuilder {
     /// Accepts tokens of `issuer`. Call once per issuer: each has its own key set, fetched,
-    /// cached, refreshed and rate-limited independently of the others.
-    pub fn issuer(mut self, issuer: Issuer) -> Self {
-        self.issuers.push(issuer);
+    /// cached, refreshed and rate-limited independently of the others. A gateway issuer
+    /// ([`Issuer::cloudflare_access`], [`Issuer::google_iap`], [`Issuer::aws_alb`]) must be
+    /// the only one.
+    pub fn issuer(mut self, issuer: impl Into<Issuer>) -> Self {
+        self.issuers.push(issuer.into());
+        self
+    }
+
+    /// Where [`Auth::authenticate`] takes the token from (default: the `Authorization`
+    /// bearer). With a named header, `Authorization` is never read. Gateway issuers set
+    /// their own.
+    pub fn token_source(mut self, source: TokenSource) -> Self {
+        self.token_source = Some(source);
         self
     }
 
@@ -289,7 +309,11 @@ impl AuthBuilder {
             Some(secret) => Some(DecodingKey::from_secret(secret)),
             None => None,
         };
-        let algorithms = algorithm_set(self.algorithms.as_deref(), hs256.is_some())?;
+        let gateway = self.gateway()?;
+        let algorithms = match gateway {
+            Some(gateway) => [gateway.algorithm].into_iter().collect(),
+            None => algorithm_set(self.algorithms.as_deref(), hs256.is_some())?,
+        };
         let allowed_hosts = self
             .allowed_hosts
             .as_deref()
@@ -305,6 +329,7 @@ impl AuthBuilder {
         if sources.is_empty() && hs256.is_none() && !development {
             return Err(BuildError::NoKeySource);
         }
+        let alb = gateway.and_then(|gateway| gateway.alb.clone());
         let mut issuers = Vec::with_capacity(sources.len());
         for KeySourceOf {
             iss,
@@ -320,8 +345,15 @@ impl AuthBuilder {
                 self.http_client.clone(),
                 cache.as_ref(),
             )?;
+            // An ALB's assertions are bound to it by their `signer`, checked before the
+            // issuer is chosen; their `iss` names the identity provider, when present.
+            let iss = if alb.is_some() { None } else { iss };
             issuers.push(IssuerKeys { iss, keys });
         }
+        let (audience, token_source) = match gateway {
+            Some(gateway) => (gateway.audience.clone(), gateway.token_source.clone()),
+            None => (self.audience, self.token_source.unwrap_or_default()),
+        };
         #[cfg(feature = "dev-issuer")]
         if let Some(dev) = &self.development {
             let keys = dev.key_set();
@@ -334,9 +366,11 @@ impl AuthBuilder {
         Ok(Auth::from_settings(Settings {
             algorithms,
             rules: ClaimRules {
-                audience: self.audience,
+                audience,
                 leeway_secs,
             },
+            token_source,
+            alb,
             max_token_bytes: self.max_token_bytes,
             issuers,
             hs256,
@@ -351,6 +385,27 @@ impl AuthBuilder {
             dev: self.development,
             became_ready: std::sync::atomic::AtomicBool::new(false),
         }))
+    }
+
+    /// The gateway issuer's profile, when the issuer is a gateway's, checked against the
+    /// other options.
+    fn gateway(&self) -> Result<Option<&GatewayProfile>, BuildError> {
+        let Some(gateway) = self.issuers.iter().find_map(Issuer::gateway) else {
+            return Ok(None);
+        };
+        #[cfg(feature = "dev-issuer")]
+        let development = self.development.is_some();
+        #[cfg(not(feature = "dev-issuer"))]
+        let development = false;
+        gateway.check(&BuilderOptions {
+            issuers: self.issuers.len(),
+            other_keys: self.keys_without_issuer.is_some() || development,
+            audience: self.audience.is_some(),
+            hs256_secret: self.hs256_secret.is_some(),
+            token_source: self.token_source.is_some(),
+            algorithms: self.algorithms.as_deref(),
+        })?;
+        Ok(Some(gateway))
     }
 
     /// Every configured key source with its issuer.
@@ -460,6 +515,17 @@ fn key_store(
             return local(parse_jwks(&text, policy.max_keys));
         }
         KeySource::Pem(keys) => return crate::pem::key_set(&keys, &named()).map(KeyStore::fixed),
+        KeySource::PemPerKid { url, algorithm } => {
+            if tokio::runtime::Handle::try_current().is_err() {
+                return Err(BuildError::NoRuntime);
+            }
+            let hook = cache.cloned().map(|cache| {
+                Arc::new(move |removed: &_| cache.drop_keys(removed)) as SharedRemovedKeysHook
+            });
+            let label = iss.clone().unwrap_or_else(|| Redacted(&url).to_string());
+            return KeyStore::per_kid(url, algorithm, policy.clone(), client, hook, label)
+                .map_err(BuildError::HttpClient);
+        }
     };
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(BuildError::NoRuntime);
@@ -470,7 +536,9 @@ fn key_store(
     // The metrics label is configuration: the issuer, else the key set URL (without the
     // credentials it may carry).
     let label = iss.clone().unwrap_or_else(|| match &location {
-        Location::Jwks(url) | Location::Discovery(url) => Redacted(url).to_string(),
+        Location::Jwks(url) | Location::Discovery(url) | Location::PemKey { url, .. } => {
+            Redacted(url).to_string()
+        }
     });
     KeyStore::remote(location, policy.clone(), client, hook, label).map_err(BuildError::HttpClient)
 }

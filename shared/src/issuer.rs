@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use url::Url;
 
 use crate::algorithm::Algorithm;
+use crate::gateway::GatewayProfile;
 use crate::redacted_url::{Redacted, redact_text};
 
 /// Where an issuer's verification keys come from.
@@ -38,6 +39,16 @@ pub enum KeySource {
     JwksFile(PathBuf),
     /// PEM-encoded public keys (`-----BEGIN PUBLIC KEY-----`), each verifying one algorithm.
     Pem(Vec<PemKey>),
+    /// One PEM public key per `kid`, fetched from `url` followed by the `kid` as tokens name
+    /// them (the AWS ALB's key distribution), each verifying `algorithm` only. Each key is
+    /// cached like a key set; a `kid` that is not a plain identifier
+    /// (`[A-Za-z0-9-]{1,128}`) is refused without a fetch.
+    PemPerKid {
+        /// Where the keys are: the `kid` is appended to it (it ends with `/`).
+        url: Url,
+        /// The algorithm every key verifies.
+        algorithm: Algorithm,
+    },
 }
 
 /// Shows a key set URL without the credentials it may carry.
@@ -49,6 +60,11 @@ impl std::fmt::Debug for KeySource {
             Self::JwksDocument(text) => f.debug_tuple("JwksDocument").field(text).finish(),
             Self::JwksFile(path) => f.debug_tuple("JwksFile").field(path).finish(),
             Self::Pem(keys) => f.debug_tuple("Pem").field(keys).finish(),
+            Self::PemPerKid { url, algorithm } => f
+                .debug_struct("PemPerKid")
+                .field("url", &Redacted(url))
+                .field("algorithm", algorithm)
+                .finish(),
         }
     }
 }
@@ -93,7 +109,10 @@ impl KeySource {
 
     /// Whether the keys are fetched over HTTP (and so cached, refreshed and rate-limited).
     pub fn is_remote(&self) -> bool {
-        matches!(self, Self::Discovery | Self::JwksUrl(_))
+        matches!(
+            self,
+            Self::Discovery | Self::JwksUrl(_) | Self::PemPerKid { .. }
+        )
     }
 }
 
@@ -122,6 +141,8 @@ pub struct Issuer {
     iss: String,
     url: Option<Url>,
     source: KeySource,
+    /// Set by the gateway constructors ([`Issuer::cloudflare_access`] and the others).
+    gateway: Option<GatewayProfile>,
 }
 
 impl Issuer {
@@ -134,6 +155,7 @@ impl Issuer {
             iss: iss.to_owned(),
             url: Some(url),
             source: KeySource::Discovery,
+            gateway: None,
         })
     }
 
@@ -154,12 +176,29 @@ impl Issuer {
             iss: iss.to_owned(),
             url: None,
             source,
+            gateway: None,
         })
     }
 
-    /// The exact `iss` value accepted.
+    /// The exact `iss` value accepted; for an [AWS ALB](Issuer::aws_alb), the load
+    /// balancer's ARN, which its assertions carry as `signer`.
     pub fn iss(&self) -> &str {
         &self.iss
+    }
+
+    /// A gateway's issuer, with everything the gateway imposes (checked values only).
+    pub(crate) fn for_gateway(iss: String, source: KeySource, gateway: GatewayProfile) -> Self {
+        Self {
+            iss,
+            url: None,
+            source,
+            gateway: Some(gateway),
+        }
+    }
+
+    /// What a gateway issuer imposes on the verifier, if this is one.
+    pub(crate) fn gateway(&self) -> Option<&GatewayProfile> {
+        self.gateway.as_ref()
     }
 
     /// Where the keys come from.

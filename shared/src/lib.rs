@@ -61,6 +61,15 @@
 //! fetch, and each issuer's key set is cached and refreshed on its own, so one provider's
 //! outage leaves the others' tokens working.
 //!
+//! # Behind a gateway
+//!
+//! Cloudflare Access, Google Cloud IAP and the AWS Application Load Balancer each add a
+//! signed assertion of their own to the requests they let through. One constructor per
+//! gateway verifies it the way the vendor specifies: [`Issuer::cloudflare_access`],
+//! [`Issuer::google_iap`], [`Issuer::aws_alb`]. A gateway that forwards a JWT in a header of
+//! its own choosing (Kong, Zuplo, Envoy) is an ordinary issuer with a
+//! [`TokenSource`]: [`AuthBuilder::token_source`].
+//!
 //! # Cargo features
 //!
 //! | feature | what it adds |
@@ -90,6 +99,7 @@ mod credential_error;
 #[cfg(feature = "dev-issuer")]
 mod dev_issuer;
 mod error;
+mod gateway;
 mod hosts;
 mod https;
 mod issuer;
@@ -106,6 +116,7 @@ mod request;
 mod shared_secret;
 mod token;
 mod token_cache;
+mod token_source;
 
 pub use algorithm::{Algorithm, KeyKind};
 pub use api_keys::{ApiKeyUser, ApiKeys};
@@ -116,6 +127,7 @@ pub use credential_error::CredentialError;
 #[cfg(feature = "dev-issuer")]
 pub use dev_issuer::{DevIssuer, DevIssuerError, DevKeyType};
 pub use error::{AuthError, TokenError};
+pub use gateway::{AwsAlb, CloudflareAccess, GOOGLE_IAP_ISSUER, GoogleIap};
 pub use hosts::AllowedHost;
 pub use issuer::{Issuer, KeySource, PemKey};
 pub use jwk::JwksError;
@@ -132,6 +144,7 @@ pub use policy::{
 pub use reply::Reply;
 pub use request::{HttpRequestHead, RepeatedHeader, RequestHead};
 pub use shared_secret::SharedSecret;
+pub use token_source::TokenSource;
 
 /// The examples of the crate's README, compiled (and run where they can be) as doctests.
 #[cfg(doctest)]

@@ -48,10 +48,34 @@ pub(crate) fn parse(token: &str, max_len: usize) -> Result<UnverifiedToken<'_>, 
     if !is_base64url(payload) || !is_base64url(signature) {
         return Err(TokenError::Malformed("not base64url"));
     }
-    let header_text = canonical_object(&decode_part(header, Part::Header)?)
+    let Header { alg, kid, .. } = read_header(header)?;
+    let signing_input = &token[..header.len() + 1 + payload.len()];
+    Ok(UnverifiedToken {
+        alg,
+        kid,
+        signing_input,
+        payload,
+        signature,
+    })
+}
+
+/// A JOSE header, read and checked.
+#[derive(Debug)]
+pub(crate) struct Header {
+    pub(crate) alg: Algorithm,
+    pub(crate) kid: Option<String>,
+    /// The whole header as canonical JSON text, for the header fields of a gateway's own
+    /// format.
+    pub(crate) text: String,
+}
+
+/// Reads a header segment (unpadded base64url): a JSON object without duplicate members,
+/// with a known `alg`, no `crit` or `b64` extension, and a `kid` that is a string if any.
+pub(crate) fn read_header(segment: &str) -> Result<Header, TokenError> {
+    let text = canonical_object(&decode_part(segment, Part::Header)?)
         .map_err(|_| Part::Header.malformed())?;
     let members: JoseHeader<'_> =
-        serde_json::from_str(&header_text).map_err(|_| Part::Header.malformed())?;
+        serde_json::from_str(&text).map_err(|_| Part::Header.malformed())?;
     let alg = members
         .alg
         .and_then(|alg| serde_json::from_str::<&str>(alg.get()).ok())
@@ -67,14 +91,7 @@ pub(crate) fn parse(token: &str, max_len: usize) -> Result<UnverifiedToken<'_>, 
                 .map_err(|_| TokenError::Malformed("kid is not a string"))?,
         ),
     };
-    let signing_input = &token[..header.len() + 1 + payload.len()];
-    Ok(UnverifiedToken {
-        alg,
-        kid,
-        signing_input,
-        payload,
-        signature,
-    })
+    Ok(Header { alg, kid, text })
 }
 
 /// The header members this crate reads, each as its JSON text when present (`null`
@@ -102,7 +119,7 @@ pub(crate) fn decode_claims(payload: &str) -> Result<ClaimsData, TokenError> {
         .map_err(|_| Part::Payload.malformed())
 }
 
-fn is_base64url(part: &str) -> bool {
+pub(crate) fn is_base64url(part: &str) -> bool {
     part.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
@@ -138,7 +155,10 @@ pub(crate) struct ClaimRules {
 
 /// Reads a NumericDate. Only integers are accepted: every mainstream issuer writes them,
 /// and a fraction or an out-of-range number is a sign of a forged or broken token.
-fn numeric_date(claim: Claim<i64>, name: &'static str) -> Result<Option<i64>, TokenError> {
+pub(crate) fn numeric_date(
+    claim: Claim<i64>,
+    name: &'static str,
+) -> Result<Option<i64>, TokenError> {
     match claim {
         Claim::Absent => Ok(None),
         Claim::Valid(value) => Ok(Some(value)),

@@ -22,6 +22,9 @@ pub(crate) struct CachedToken {
     pub(crate) issuer: usize,
     /// The key that verified it (`None` for HS256), re-checked against the current set.
     pub(crate) key: Option<Fingerprint>,
+    /// When it stops being served: its `exp`, or an earlier expiry its format adds (the ALB
+    /// header's `exp`).
+    pub(crate) exp: i64,
 }
 
 /// Expires each entry when its token does (plus the leeway).
@@ -37,8 +40,7 @@ impl Expiry<TokenDigest, Arc<CachedToken>> for UntilTokenExpiry {
         _created_at: Instant,
     ) -> Option<Duration> {
         let remaining = value
-            .claims
-            .exp()
+            .exp
             .saturating_add(self.leeway_secs)
             .saturating_sub(unix_now());
         Some(Duration::from_secs(remaining.max(0).unsigned_abs()))
@@ -166,6 +168,7 @@ mod tests {
         claims["exp"] = json!(unix_now() + 300);
         let claims = ClaimsData::from_payload(claims.to_string().as_bytes()).unwrap();
         CachedToken {
+            exp: claims.exp(),
             claims: Arc::new(claims),
             issuer: 0,
             key: None,

@@ -22,6 +22,7 @@ pub mod keys;
 mod raw;
 mod runner;
 pub mod sample;
+pub mod vendors;
 
 pub use runner::run;
 /// The identity provider on loopback, shared with the fuzz targets and benchmarks.

@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use api_auth::{
     Algorithm, ApiKeys, Auth, AuthBuilder, BuildError, Issuer, KeySetPolicy, KeySource,
-    MAX_REFRESH_JITTER_PERCENT, SharedSecret,
+    MAX_REFRESH_JITTER_PERCENT, SharedSecret, TokenSource,
 };
 
-use crate::{dev_mode, limits, routes};
+use crate::gateway::{self, AlbVars, GatewayInputs, GatewayKind, GatewaySettings};
+use crate::{dev_mode, limits, routes, token_source};
 
 /// A configuration value that cannot be used; the message names the variable and never
 /// repeats a secret's value.
@@ -50,6 +51,8 @@ pub enum KeyOrigin {
     /// Only `AUTH_ISSUER`: for each issuer, the `jwks_uri` of its OpenID discovery document,
     /// else `{issuer}/.well-known/jwks.json`.
     Discovery,
+    /// `AUTH_GATEWAY`: the gateway's own keys (see [`Config::gateway`]).
+    Gateway,
 }
 
 /// The configuration of one sample process.
@@ -85,6 +88,10 @@ pub struct Config {
     pub token_cache_size: usize,
     /// Largest token accepted, in bytes.
     pub max_token_bytes: usize,
+    /// `AUTH_GATEWAY` (with `AUTH_ALB_*`): the gateway whose assertion is verified.
+    pub gateway: Option<GatewaySettings>,
+    /// `AUTH_TOKEN_HEADER` / `AUTH_TOKEN_COOKIE`: where the bearer token is read.
+    pub token_source: Option<TokenSource>,
 }
 
 impl fmt::Debug for Config {
@@ -110,6 +117,8 @@ impl fmt::Debug for Config {
             .field("allowed_hosts", &self.allowed_hosts)
             .field("key_set", &self.key_set)
             .field("token_cache_size", &self.token_cache_size)
+            .field("gateway", &self.gateway)
+            .field("token_source", &self.token_source)
             .finish()
     }
 }
@@ -161,13 +170,17 @@ impl Config {
             Some("1") => true,
             Some(_) => return Err(ConfigError::new("AUTH_DEV_MODE", "expected 1 or 0")),
         };
-        if dev_mode_anywhere && (jwks_url.is_some() || !issuers.is_empty()) {
+        let gateway_kind = GatewayKind::parse(get("AUTH_GATEWAY")?.as_deref())?;
+        if dev_mode_anywhere
+            && (jwks_url.is_some() || !issuers.is_empty() || gateway_kind.is_some())
+        {
             return Err(ConfigError::new(
                 "AUTH_DEV_MODE",
-                "cannot be combined with AUTH_ISSUER or AUTH_JWKS_URL",
+                "cannot be combined with AUTH_ISSUER, AUTH_JWKS_URL or AUTH_GATEWAY",
             ));
         }
-        let key_origin = match jwks_url {
+        let key_origin = match jwks_url.clone() {
+            _ if gateway_kind.is_some() => KeyOrigin::Gateway,
             Some(_) if issuers.len() > 1 => {
                 return Err(ConfigError::new(
                     "AUTH_JWKS_URL",
@@ -237,6 +250,49 @@ impl Config {
             10_000,
         )?;
 
+        let gateway = gateway::configure(
+            gateway_kind,
+            AlbVars {
+                arn: get("AUTH_ALB_ARN")?,
+                client_id: get("AUTH_ALB_CLIENT_ID")?,
+                key_url: get("AUTH_ALB_KEY_URL")?,
+            },
+            &GatewayInputs {
+                issuers: &issuers,
+                jwks_url: jwks_url.as_ref(),
+                audience: audience.as_deref(),
+                algorithms: &algorithms,
+            },
+        )?;
+        let token_header = get("AUTH_TOKEN_HEADER")?;
+        let token_cookie = get("AUTH_TOKEN_COOKIE")?;
+        let token_source =
+            token_source::from_vars(token_header.as_deref(), token_cookie.as_deref())?;
+        if let Some(gateway) = &gateway {
+            // The gateway decides where its assertion is and how it is signed; these
+            // settings of the ordinary mode would contradict it.
+            let contradicting = [
+                ("AUTH_HS256_SECRET", hs256_secret.is_some()),
+                ("AUTH_TOKEN_HEADER", token_header.is_some()),
+                ("AUTH_TOKEN_COOKIE", token_cookie.is_some()),
+                ("AUTH_DPOP", var("AUTH_DPOP")?.is_some()),
+                (
+                    "AUTH_MTLS_CERT_HEADER",
+                    var("AUTH_MTLS_CERT_HEADER")?.is_some(),
+                ),
+            ];
+            if let Some((name, _)) = contradicting.into_iter().find(|(_, set)| *set) {
+                return Err(ConfigError::new(
+                    name,
+                    format!(
+                        "cannot be set with AUTH_GATEWAY={}: the gateway's own assertion is \
+                         the credential",
+                        gateway.kind.name()
+                    ),
+                ));
+            }
+        }
+
         let config = Self {
             host,
             port,
@@ -253,6 +309,8 @@ impl Config {
             key_set,
             token_cache_size,
             max_token_bytes: limits::MAX_TOKEN_BYTES,
+            gateway,
+            token_source,
         };
         config.check()?;
         config.warn_about_risks();
@@ -284,6 +342,10 @@ impl Config {
                 dev_mode::install(builder, base_url, self.audience.clone(), demo_key)
                     .map_err(|e| ConfigError::new("AUTH_ISSUER", e.to_string()))?
             }
+            (KeyOrigin::Gateway, _) => match &self.gateway {
+                Some(gateway) => builder.issuer(gateway.issuer.clone()),
+                None => return Err(ConfigError::new("AUTH_GATEWAY", "is not configured")),
+            },
             (KeyOrigin::JwksUrl(source), []) => builder.keys_without_issuer(source.clone()),
             (KeyOrigin::JwksUrl(source), issuers) => {
                 for iss in issuers {
@@ -317,8 +379,12 @@ impl Config {
             .key_set_policy(self.key_set.clone())
             .token_cache_size(self.token_cache_size)
             .max_token_bytes(self.max_token_bytes);
-        if let Some(audience) = &self.audience {
+        // A gateway's issuer carries its own audience (or, for the ALB, has none).
+        if let Some(audience) = self.audience.as_ref().filter(|_| self.gateway.is_none()) {
             builder = builder.audience(audience.clone());
+        }
+        if let Some(source) = &self.token_source {
+            builder = builder.token_source(source.clone());
         }
         if let Some(secret) = &self.hs256_secret {
             builder = builder.hs256_secret(secret.clone());
@@ -367,6 +433,7 @@ impl Config {
             _ => match self.key_origin {
                 KeyOrigin::JwksUrl(_) => "AUTH_JWKS_URL",
                 KeyOrigin::Development | KeyOrigin::Discovery => "AUTH_ISSUER",
+                KeyOrigin::Gateway => "AUTH_GATEWAY",
             },
         };
         ConfigError::new(var, error.to_string())
@@ -379,7 +446,9 @@ impl Config {
                 "AUTH_JWKS_URL is set without AUTH_ISSUER: the iss claim is not checked"
             );
         }
-        if !self.is_development() && self.audience.is_none() {
+        let has_audience_concept =
+            !matches!(self.key_origin, KeyOrigin::Development | KeyOrigin::Gateway);
+        if has_audience_concept && self.audience.is_none() {
             tracing::warn!(
                 "AUTH_AUDIENCE is not set: any token of the issuer, for any API, is accepted"
             );

@@ -13,6 +13,8 @@
 //! - [`caller`] and [`roles`]: [`Caller`], the typed claims the samples read from a verified
 //!   token, and the `/admin` rule that reads them;
 //! - [`dev_mode`]: the embedded development issuer;
+//! - [`gateway`] and [`token_source`]: `AUTH_GATEWAY` (with `AUTH_ALB_*`), `AUTH_TOKEN_HEADER`
+//!   and `AUTH_TOKEN_COOKIE`, read into the library's gateway issuers and token source;
 //! - [`http1`]: an HTTP/1.1 accept loop under the limits, for the frameworks whose own server
 //!   does not expose them.
 //!
@@ -21,6 +23,7 @@
 pub mod caller;
 pub mod config;
 pub mod dev_mode;
+pub mod gateway;
 pub mod http1;
 pub mod limits;
 pub mod metrics;
@@ -28,6 +31,7 @@ pub mod replies;
 pub mod roles;
 pub mod routes;
 pub mod server;
+pub mod token_source;
 
 pub use caller::Caller;
 pub use config::{Config, ConfigError, KeyOrigin};

@@ -11,7 +11,7 @@ use crate::redacted_url::Redacted;
 /// issuer publishes no discovery document.
 pub(super) async fn jwks_url(remote: &Remote) -> Result<(Url, bool), String> {
     let issuer = match &remote.location {
-        Location::Jwks(url) => return Ok((url.clone(), false)),
+        Location::Jwks(url) | Location::PemKey { url, .. } => return Ok((url.clone(), false)),
         Location::Discovery(issuer) => issuer,
     };
     if let Some(url) = lock(&remote.state).discovered.clone() {

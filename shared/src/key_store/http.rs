@@ -7,6 +7,17 @@ use url::Url;
 
 use super::Remote;
 
+/// How a fetch answered with an error status is described (followed by the status).
+const STATUS_ERROR: &str = "HTTP status ";
+
+/// Whether a fetch error says the server has no such document: a `4xx` status (a key per
+/// `kid` that the server does not publish).
+pub(super) fn is_absent(error: &str) -> bool {
+    error
+        .strip_prefix(STATUS_ERROR)
+        .is_some_and(|status| status.len() == 3 && status.starts_with('4'))
+}
+
 /// Redirects followed per request at most.
 const MAX_REDIRECTS: usize = 3;
 
@@ -56,7 +67,7 @@ pub(super) async fn fetch(
         .await
         .map_err(|e| describe(&e))?;
     if !response.status().is_success() {
-        return Err(format!("HTTP status {}", response.status().as_u16()));
+        return Err(format!("{STATUS_ERROR}{}", response.status().as_u16()));
     }
     if response
         .content_length()

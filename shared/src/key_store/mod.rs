@@ -9,6 +9,7 @@
 
 mod discovery;
 mod http;
+mod per_kid;
 mod schedule;
 mod status;
 
@@ -29,6 +30,8 @@ use crate::policy::KeySetPolicy;
 use crate::redacted_url::Redacted;
 use discovery::jwks_url;
 use http::{fetch, redirect_policy};
+pub(crate) use per_kid::SharedRemovedKeysHook;
+use per_kid::{PerKid, parse_pem};
 use schedule::{MIN_FETCH_INTERVAL, refresh_loop};
 pub use status::KeySetStatus;
 
@@ -37,6 +40,12 @@ pub use status::KeySetStatus;
 pub(crate) enum Location {
     Jwks(Url),
     Discovery(Url),
+    /// The PEM public key of one `kid` (a store of [`PerKid`]).
+    PemKey {
+        url: Url,
+        kid: String,
+        algorithm: Algorithm,
+    },
 }
 
 /// A key set as loaded, with when it was fetched and how long it is fresh.
@@ -79,6 +88,8 @@ struct Remote {
 struct Inner {
     current: ArcSwapOption<Loaded>,
     remote: Option<Remote>,
+    /// Keys published one per `kid`: a store per `kid` instead of one set.
+    per_kid: Option<PerKid>,
 }
 
 /// The key set of one issuer. Cheap to clone.
@@ -99,6 +110,7 @@ impl KeyStore {
             inner: Arc::new(Inner {
                 current: ArcSwapOption::from_pointee(loaded),
                 remote: None,
+                per_kid: None,
             }),
         }
     }
@@ -114,12 +126,7 @@ impl KeyStore {
     ) -> Result<Self, reqwest::Error> {
         let client = match client {
             Some(client) => client,
-            None => reqwest::Client::builder()
-                .connect_timeout(policy.connect_timeout)
-                .timeout(policy.request_timeout)
-                .redirect(redirect_policy())
-                .user_agent(concat!("api-auth/", env!("CARGO_PKG_VERSION")))
-                .build()?,
+            None => default_client(&policy)?,
         };
         let store = Self {
             inner: Arc::new(Inner {
@@ -133,6 +140,7 @@ impl KeyStore {
                     on_removed,
                     issuer,
                 }),
+                per_kid: None,
             }),
         };
         // Kick off the first fetch now, so that it is the fetch the first requests join.
@@ -144,9 +152,46 @@ impl KeyStore {
         Ok(store)
     }
 
+    /// Keys published one PEM per `kid` at `base` followed by the `kid`: each fetched when a
+    /// token first names it, then cached like a key set (see [`PerKid`]).
+    pub(crate) fn per_kid(
+        base: Url,
+        algorithm: Algorithm,
+        policy: KeySetPolicy,
+        client: Option<reqwest::Client>,
+        on_removed: Option<SharedRemovedKeysHook>,
+        label: String,
+    ) -> Result<Self, reqwest::Error> {
+        let client = match client {
+            Some(client) => client,
+            None => default_client(&policy)?,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                current: ArcSwapOption::empty(),
+                remote: None,
+                per_kid: Some(PerKid::new(
+                    base, algorithm, policy, client, on_removed, label,
+                )),
+            }),
+        })
+    }
+
     /// Finds the key for a token, refetching once (rate-limited, shared) on an unknown `kid`
     /// or when no keys are held.
     pub(crate) async fn key_for(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Arc<VerifyingKey>, AuthError> {
+        match &self.inner.per_kid {
+            Some(per_kid) => per_kid.key_for(kid, alg).await,
+            None => self.key_in_set(kid, alg).await,
+        }
+    }
+
+    /// [`key_for`](Self::key_for) in this store's one key set.
+    async fn key_in_set(
         &self,
         kid: Option<&str>,
         alg: Algorithm,
@@ -179,12 +224,18 @@ impl KeyStore {
 
     /// Whether this key is in the current, usable set (token-cache hits re-check it).
     pub(crate) fn holds_key(&self, fingerprint: &Fingerprint) -> bool {
+        if let Some(per_kid) = &self.inner.per_kid {
+            return per_kid.holds_key(fingerprint);
+        }
         self.usable()
             .is_some_and(|loaded| loaded.keys.contains_key(fingerprint))
     }
 
     /// The current state, for `/healthz`.
     pub(crate) fn status(&self, issuer: Option<&str>) -> KeySetStatus {
+        if let Some(per_kid) = &self.inner.per_kid {
+            return per_kid.status();
+        }
         let current = self.inner.current.load_full();
         let now = Instant::now();
         let (last_error, source) = match &self.inner.remote {
@@ -208,7 +259,8 @@ impl KeyStore {
 
     /// Whether a usable set is held: fresh, or stale within the allowance.
     pub(crate) fn is_usable(&self) -> bool {
-        self.usable().is_some()
+        // Keys per `kid` are fetched as tokens name them: nothing to wait for.
+        self.inner.per_kid.is_some() || self.usable().is_some()
     }
 
     /// Whether the start-up fetch has ended, with keys or without (always, for local keys).
@@ -267,7 +319,7 @@ impl KeyStore {
             .connect_timeout
             .saturating_add(remote.policy.request_timeout);
         let requests = match remote.location {
-            Location::Jwks(_) => 1,
+            Location::Jwks(_) | Location::PemKey { .. } => 1,
             Location::Discovery(_) => 2,
         };
         let bound = per_request.saturating_mul(requests);
@@ -377,6 +429,10 @@ fn record_outcome(inner: &Inner, result: &FetchResult) {
 /// who sees the new keys also sees the count.)
 fn export_failure(inner: &Inner, remote: &Remote) {
     crate::metrics::jwks_fetch(&remote.issuer, false);
+    if matches!(remote.location, Location::PemKey { .. }) {
+        // The gauges count every `kid` of the source together: `PerKid` sets them.
+        return;
+    }
     let current = inner.current.load_full();
     let (usable, stale) = match current.as_deref() {
         Some(loaded) => {
@@ -409,6 +465,17 @@ fn warn_if_stale(inner: &Inner, remote: &Remote) {
     }
 }
 
+/// The HTTP client of remote key sets when the caller gives none: the policy's timeouts, at
+/// most three redirects and never from `https` to `http`.
+fn default_client(policy: &KeySetPolicy) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(policy.connect_timeout)
+        .timeout(policy.request_timeout)
+        .redirect(redirect_policy())
+        .user_agent(concat!("api-auth/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding this lock cannot leave the state inconsistent (every update is
     // a plain field assignment), so a poisoned lock is still safe to use.
@@ -435,9 +502,13 @@ async fn fetch_and_install(inner: &Inner) -> FetchResult {
             e
         })
         .and_then(|(body, max_age)| {
-            let keys = parse_jwks(&body, remote.policy.max_keys).map_err(|e| {
+            let keys = match &remote.location {
+                Location::PemKey { kid, algorithm, .. } => parse_pem(&body, kid, *algorithm),
+                _ => parse_jwks(&body, remote.policy.max_keys).map_err(|e| e.to_string()),
+            }
+            .map_err(|e| {
                 tracing::warn!(url = %shown, error = %e, "fetched key set refused; keeping the previous one");
-                e.to_string()
+                e
             })?;
             Ok((keys, max_age))
         });
@@ -457,7 +528,9 @@ async fn fetch_and_install(inner: &Inner) -> FetchResult {
     );
     let new_keys: HashSet<Fingerprint> = keys.fingerprints().collect();
     crate::metrics::jwks_fetch(&remote.issuer, true);
-    crate::metrics::key_set_state(&remote.issuer, keys.len(), false);
+    if !matches!(remote.location, Location::PemKey { .. }) {
+        crate::metrics::key_set_state(&remote.issuer, keys.len(), false);
+    }
     let previous = inner.current.swap(Some(Arc::new(Loaded {
         keys,
         fetched_at: Instant::now(),

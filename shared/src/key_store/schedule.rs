@@ -5,7 +5,7 @@
 use std::sync::Weak;
 use std::time::Duration;
 
-use super::{FetchState, Inner, KeyStore, Remote, lock};
+use super::{FetchState, Inner, KeyStore, Location, Remote, lock};
 use crate::policy::MAX_REFRESH_JITTER_PERCENT;
 
 /// The shortest time between the starts of two fetches of one key set, whatever the policy,
@@ -63,6 +63,12 @@ fn scheduled_refresh_in(
     draw: f64,
 ) -> Duration {
     if state.failures > 0 {
+        if matches!(remote.location, Location::PemKey { .. }) && inner.current.load().is_none() {
+            // A `kid` whose key was never obtained is fetched again only when a token names
+            // it (once per cooldown): tokens carry any `kid` they like, and a retry loop for
+            // each would fetch forever. Look again later, in case a request succeeds.
+            return remote.policy.min_ttl;
+        }
         // Exponential backoff from 1 s, never longer than the shortest allowed lifetime
         // (plus jitter).
         let cap = remote
@@ -102,7 +108,7 @@ mod tests {
     use arc_swap::ArcSwapOption;
     use url::Url;
 
-    use super::super::{Loaded, Location};
+    use super::super::Loaded;
     use super::*;
     use crate::jwk::KeySet;
     use crate::policy::KeySetPolicy;
@@ -181,6 +187,7 @@ mod tests {
                 on_removed: None,
                 issuer: String::new(),
             }),
+            per_kid: None,
         };
         (inner, started)
     }

@@ -61,6 +61,8 @@ mod api_keys;
 mod attacks;
 mod dev_mode;
 mod gates;
+mod gateway_assertions;
+mod gateway_interop;
 mod hostile_key_sets;
 mod interop;
 mod key_set;
@@ -85,4 +87,6 @@ pub(crate) const GROUPS: &[Group] = &[
     group!(operations),
     group!(startup),
     group!(interop),
+    group!(gateway_assertions),
+    group!(gateway_interop),
 ];
