@@ -43,7 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             claims.insert("sub".into(), "alice".into());
             claims.insert("roles".into(), serde_json::json!(["admin"]));
             println!("TOKEN={}", dev.mint(claims));
-            builder.development(dev).build()?
+            builder.issuer(dev.as_issuer()?).build()?
         }
     };
     let app = Router::new()

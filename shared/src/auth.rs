@@ -13,8 +13,6 @@ use crate::api_keys::{ApiKeyUser, ApiKeys};
 use crate::builder::AuthBuilder;
 use crate::claim_fields::Claim;
 use crate::claims::{Claims, ClaimsData};
-#[cfg(feature = "dev-issuer")]
-use crate::dev_issuer::DevIssuer;
 use crate::error::{AuthError, TokenError};
 use crate::gateway::AlbRules;
 use crate::hosts::AllowedHosts;
@@ -51,8 +49,6 @@ pub(crate) struct Settings {
     pub(crate) force_https: bool,
     pub(crate) ungated_paths: Vec<String>,
     pub(crate) token_metrics: metrics::TokenMetrics,
-    #[cfg(feature = "dev-issuer")]
-    pub(crate) dev: Option<DevIssuer>,
     /// Set once [`Auth::is_ready`] first holds; it then holds for good.
     pub(crate) became_ready: AtomicBool,
 }
@@ -92,7 +88,6 @@ impl std::fmt::Debug for Auth {
         let issuers: Vec<_> = self.inner.issuers.iter().map(|i| &i.iss).collect();
         f.debug_struct("Auth")
             .field("issuers", &issuers)
-            .field("development", &self.is_development())
             .finish_non_exhaustive()
     }
 }
@@ -107,20 +102,6 @@ impl Auth {
         Self {
             inner: Arc::new(settings),
         }
-    }
-
-    /// Whether the embedded development issuer is active.
-    pub fn is_development(&self) -> bool {
-        #[cfg(feature = "dev-issuer")]
-        return self.inner.dev.is_some();
-        #[cfg(not(feature = "dev-issuer"))]
-        false
-    }
-
-    /// The development issuer, in development mode.
-    #[cfg(feature = "dev-issuer")]
-    pub fn dev_issuer(&self) -> Option<&DevIssuer> {
-        self.inner.dev.as_ref()
     }
 
     /// The gates every request passes first. A request target that is not a path (authority
@@ -371,11 +352,6 @@ impl Auth {
             .ok_or(TokenError::WrongIssuer)
     }
 
-    /// Requires the `admin` role (in `roles`) or scope (in `scope`).
-    pub fn require_admin(&self, claims: &Claims) -> Result<(), AuthError> {
-        self.require_role(claims, "admin")
-    }
-
     /// Requires `role` in the token's `roles` array or space-separated `scope`.
     pub fn require_role(&self, claims: &Claims, role: &'static str) -> Result<(), AuthError> {
         if claims.has_role(role) {
@@ -459,7 +435,7 @@ impl Auth {
     /// replica at once, so a probe that followed it would take all of them out of the load
     /// balancer together, routes that need no token included. Once ready, token routes answer
     /// `503` themselves while keys cannot be had, and [`Auth::key_sets`] tells each issuer's
-    /// state. Local key sets and the development issuer are ready at once.
+    /// state. Local key sets are ready at once.
     pub fn is_ready(&self) -> bool {
         if self.inner.became_ready.load(Ordering::Acquire) {
             return true;
@@ -473,14 +449,6 @@ impl Auth {
             self.inner.became_ready.store(true, Ordering::Release);
         }
         ready
-    }
-
-    /// The first key set's state (the only one with a single issuer).
-    pub fn key_set_status(&self) -> KeySetStatus {
-        self.key_sets()
-            .into_iter()
-            .next()
-            .unwrap_or_else(KeySetStatus::none)
     }
 }
 

@@ -143,8 +143,8 @@ pub enum BuildError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A gateway issuer together with another issuer, keys without an issuer or the
-    /// development issuer: the token is read only where the gateway puts it.
+    /// A gateway issuer together with another issuer or keys without an issuer: the token
+    /// is read only where the gateway puts it.
     #[error("the {gateway} issuer must be the only issuer")]
     GatewayNotAlone {
         /// The gateway.

@@ -9,8 +9,6 @@ use crate::algorithm::{Algorithm, AlgorithmSet};
 use crate::api_keys::ApiKeys;
 use crate::auth::{Auth, IssuerKeys, Settings};
 pub use crate::build_error::BuildError;
-#[cfg(feature = "dev-issuer")]
-use crate::dev_issuer::DevIssuer;
 use crate::gateway::{BuilderOptions, GatewayProfile};
 use crate::hosts::AllowedHosts;
 use crate::issuer::{Issuer, KeySource};
@@ -87,8 +85,6 @@ pub struct AuthBuilder {
     token_cache_size: usize,
     max_token_bytes: usize,
     token_source: Option<TokenSource>,
-    #[cfg(feature = "dev-issuer")]
-    development: Option<DevIssuer>,
 }
 
 impl Default for AuthBuilder {
@@ -110,8 +106,6 @@ impl Default for AuthBuilder {
             token_cache_size: 10_000,
             max_token_bytes: 8 * 1024,
             token_source: None,
-            #[cfg(feature = "dev-issuer")]
-            development: None,
         }
     }
 }
@@ -283,14 +277,6 @@ impl AuthBuilder {
         self
     }
 
-    /// Runs the embedded development issuer as the only issuer: its keys are used in
-    /// process, and [`Auth::dev_issuer`] mints tokens. Never for production.
-    #[cfg(feature = "dev-issuer")]
-    pub fn development(mut self, issuer: DevIssuer) -> Self {
-        self.development = Some(issuer);
-        self
-    }
-
     /// Checks the configuration and builds the verifier. Remote key sets start fetching at
     /// once, in the background, so this must run inside a Tokio runtime when any issuer's
     /// keys are remote. A `metrics` recorder must be installed before this call: the
@@ -322,11 +308,7 @@ impl AuthBuilder {
         let cache = (self.token_cache_size > 0)
             .then(|| Arc::new(TokenCache::new(self.token_cache_size, leeway_secs)));
         let sources = self.key_sources()?;
-        #[cfg(feature = "dev-issuer")]
-        let development = self.development.is_some();
-        #[cfg(not(feature = "dev-issuer"))]
-        let development = false;
-        if sources.is_empty() && hs256.is_none() && !development {
+        if sources.is_empty() && hs256.is_none() {
             return Err(BuildError::NoKeySource);
         }
         let alb = gateway.and_then(|gateway| gateway.alb.clone());
@@ -354,15 +336,6 @@ impl AuthBuilder {
             Some(gateway) => (gateway.audience.clone(), gateway.token_source.clone()),
             None => (self.audience, self.token_source.unwrap_or_default()),
         };
-        #[cfg(feature = "dev-issuer")]
-        if let Some(dev) = &self.development {
-            let keys = dev.key_set();
-            crate::metrics::key_set_state(dev.issuer(), keys.len(), false);
-            issuers.push(IssuerKeys {
-                iss: Some(dev.issuer().to_owned()),
-                keys: KeyStore::fixed(keys),
-            });
-        }
         Ok(Auth::from_settings(Settings {
             algorithms,
             rules: ClaimRules {
@@ -381,8 +354,6 @@ impl AuthBuilder {
             force_https: self.force_https,
             ungated_paths: self.ungated_paths,
             token_metrics: crate::metrics::TokenMetrics::resolve(),
-            #[cfg(feature = "dev-issuer")]
-            dev: self.development,
             became_ready: std::sync::atomic::AtomicBool::new(false),
         }))
     }
@@ -393,13 +364,9 @@ impl AuthBuilder {
         let Some(gateway) = self.issuers.iter().find_map(Issuer::gateway) else {
             return Ok(None);
         };
-        #[cfg(feature = "dev-issuer")]
-        let development = self.development.is_some();
-        #[cfg(not(feature = "dev-issuer"))]
-        let development = false;
         gateway.check(&BuilderOptions {
             issuers: self.issuers.len(),
-            other_keys: self.keys_without_issuer.is_some() || development,
+            other_keys: self.keys_without_issuer.is_some(),
             audience: self.audience.is_some(),
             hs256_secret: self.hs256_secret.is_some(),
             token_source: self.token_source.is_some(),
@@ -410,11 +377,7 @@ impl AuthBuilder {
 
     /// Every configured key source with its issuer.
     fn key_sources(&self) -> Result<Vec<KeySourceOf>, BuildError> {
-        #[cfg(feature = "dev-issuer")]
-        let dev_issuer = self.development.as_ref().map(DevIssuer::issuer);
-        #[cfg(not(feature = "dev-issuer"))]
-        let dev_issuer: Option<&str> = None;
-        let listed = !self.issuers.is_empty() || dev_issuer.is_some();
+        let listed = !self.issuers.is_empty();
         let mut sources = Vec::new();
         if let Some(source) = &self.keys_without_issuer {
             if listed {
@@ -432,7 +395,7 @@ impl AuthBuilder {
                 source: source.clone(),
             });
         }
-        let mut seen: Vec<&str> = dev_issuer.into_iter().collect();
+        let mut seen: Vec<&str> = Vec::new();
         for issuer in &self.issuers {
             if seen.contains(&issuer.iss()) {
                 return Err(BuildError::DuplicateIssuer(issuer.iss().to_owned()));

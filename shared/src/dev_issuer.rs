@@ -1,6 +1,6 @@
-//! The embedded development issuer: a signing key generated at start-up, its JWKS and
-//! discovery documents, and token minting. Only compiled with the `dev-issuer` feature and
-//! only active when no real issuer is configured.
+//! The development issuer: a signing key generated at start-up, its JWKS and discovery
+//! documents, and token minting. Only compiled with the `dev-issuer` feature; to a verifier
+//! it is one more issuer, whose keys are a local document ([`DevIssuer::as_issuer`]).
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
@@ -9,14 +9,12 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Map, Value, json};
 
-use crate::error::AuthError;
-use crate::jwk::{KeySet, parse_jwks};
+use crate::build_error::BuildError;
+use crate::issuer::{Issuer, KeySource};
 use crate::token_cache::unix_now;
 
-/// Lifetime of minted tokens when the request names no `exp`.
+/// Lifetime of minted tokens when the claims name no `exp`.
 const TOKEN_LIFETIME_SECS: i64 = 3600;
-/// Largest `/dev/token` body accepted.
-const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Why the development issuer could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,20 +33,21 @@ pub enum DevKeyType {
     EdDsa,
 }
 
-/// A throw-away issuer living inside the sample process (feature `dev-issuer`): it signs
-/// tokens with a key generated at start-up, and publishes that key's JWK set and an
-/// OpenID Connect discovery document for a service to serve. For development and tests only.
+/// A throw-away issuer living inside a process (feature `dev-issuer`): it signs tokens with a
+/// key generated at start-up, and publishes that key's JWK set and an OpenID Connect
+/// discovery document for a service to serve. For development and tests only.
 ///
 /// ```
 /// use api_auth::{Auth, DevIssuer};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let dev = DevIssuer::generate("http://127.0.0.1:8080", Some("orders-api".to_owned()))?;
-/// let auth = Auth::builder().development(dev).audience("orders-api").build()?;
-/// assert!(auth.is_development());
+/// let issuer = DevIssuer::generate("http://127.0.0.1:8080", Some("orders-api".to_owned()))?;
+/// let auth = Auth::builder()
+///     .issuer(issuer.as_issuer()?)
+///     .audience("orders-api")
+///     .build()?;
 ///
-/// let issuer = auth.dev_issuer().ok_or("not in development mode")?;
 /// let token = issuer.mint(serde_json::from_value(serde_json::json!({
 ///     "sub": "alice",
 ///     "roles": ["admin"],
@@ -57,7 +56,7 @@ pub enum DevKeyType {
 /// let claims = auth.verify(&token).await?;
 /// assert_eq!(claims.sub(), Some("alice"));
 /// assert_eq!(claims.registered().aud, ["orders-api"]);
-/// auth.require_admin(&claims)?;
+/// auth.require_role(&claims, "admin")?;
 ///
 /// // What a development server publishes for other services.
 /// let discovery = issuer.discovery_document();
@@ -73,7 +72,6 @@ pub struct DevIssuer {
     algorithm: jsonwebtoken::Algorithm,
     signing_key: EncodingKey,
     jwks: Value,
-    demo_api_key: String,
 }
 
 impl std::fmt::Debug for DevIssuer {
@@ -155,8 +153,8 @@ fn generate_key(kind: DevKeyType) -> Result<Generated, DevIssuerError> {
 }
 
 impl DevIssuer {
-    /// Generates an RSA-2048 key and a demo API key for the issuer at `issuer` (the
-    /// sample's own base URL). Tokens get `aud: audience` unless the request sets one.
+    /// Generates an RSA-2048 key for the issuer at `issuer` (typically the service's own base
+    /// URL). Tokens get `aud: audience` unless their claims set one.
     pub fn generate(issuer: &str, audience: Option<String>) -> Result<Self, DevIssuerError> {
         Self::generate_with(issuer, audience, DevKeyType::Rs256)
     }
@@ -185,8 +183,6 @@ impl DevIssuer {
             DevKeyType::Es256 => jsonwebtoken::Algorithm::ES256,
             DevKeyType::EdDsa => jsonwebtoken::Algorithm::EdDSA,
         };
-        let mut random = [0u8; 24];
-        aws_lc_rs::rand::fill(&mut random).map_err(|_| DevIssuerError("no randomness"))?;
         Ok(Self {
             issuer: issuer.to_owned(),
             audience,
@@ -194,7 +190,6 @@ impl DevIssuer {
             algorithm,
             signing_key,
             jwks: json!({ "keys": [public] }),
-            demo_api_key: format!("dev_{}", URL_SAFE_NO_PAD.encode(random)),
         })
     }
 
@@ -208,10 +203,15 @@ impl DevIssuer {
         &self.jwks
     }
 
-    /// The verifying keys, for in-process verification.
-    pub fn key_set(&self) -> KeySet {
-        // Our own document always parses; an empty set would only refuse every token.
-        parse_jwks(self.jwks.to_string().as_bytes(), 1).unwrap_or_default()
+    /// Its public key set as a local key source: verified in process, never fetched.
+    pub fn key_source(&self) -> KeySource {
+        KeySource::jwks_document(self.jwks.to_string())
+    }
+
+    /// This issuer, with [`DevIssuer::key_source`] as its keys, for
+    /// [`AuthBuilder::issuer`](crate::AuthBuilder::issuer).
+    pub fn as_issuer(&self) -> Result<Issuer, BuildError> {
+        Issuer::new(&self.issuer, self.key_source())
     }
 
     /// The OpenID Connect discovery document.
@@ -224,11 +224,6 @@ impl DevIssuer {
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [format!("{:?}", self.algorithm)],
         })
-    }
-
-    /// The random API key accepted for user `demo` in development mode.
-    pub fn demo_api_key(&self) -> &str {
-        &self.demo_api_key
     }
 
     /// Signs `claims`, filling in `iss`, `iat`, a one-hour `exp` and the audience when absent.
@@ -247,27 +242,6 @@ impl DevIssuer {
         // Encoding a JSON map with our own key cannot fail.
         jsonwebtoken::encode(&header, &claims, &self.signing_key).unwrap_or_default()
     }
-
-    /// Handles a `POST /dev/token` body: a JSON object of claims. Returns `{"token": ...}`.
-    pub fn mint_from_body(&self, body: &[u8]) -> Result<Value, AuthError> {
-        if body.len() > MAX_BODY_BYTES {
-            return Err(AuthError::MalformedRequest("body larger than 16 KiB"));
-        }
-        let claims: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
-            Map::new()
-        } else {
-            serde_json::from_slice(body)
-                .map_err(|_| AuthError::MalformedRequest("body must be a JSON object of claims"))?
-        };
-        for time in ["exp", "nbf", "iat"] {
-            if claims.get(time).is_some_and(|v| v.as_i64().is_none()) {
-                return Err(AuthError::MalformedRequest(
-                    "exp, nbf and iat must be integers",
-                ));
-            }
-        }
-        Ok(json!({ "token": self.mint(claims) }))
-    }
 }
 
 #[cfg(test)]
@@ -284,8 +258,7 @@ mod tests {
     fn minted_token_verifies(kind: DevKeyType) {
         let issuer = DevIssuer::generate_with("http://127.0.0.1:1", None, kind).unwrap();
         let token = issuer.mint(Map::new());
-        let set = issuer.key_set();
-        assert_eq!(set.len(), 1);
+        let set = crate::jwk::parse_jwks(issuer.jwks().to_string().as_bytes(), 1).unwrap();
         let parsed = crate::token::parse(&token, 8192).unwrap();
         let key = match set.select(parsed.kid.as_deref(), parsed.alg) {
             crate::jwk::Selection::Found(k) => k.clone(),
@@ -305,14 +278,5 @@ mod tests {
             claims.fields().iss(),
             crate::claim_fields::Claim::Valid("http://127.0.0.1:1")
         );
-    }
-
-    #[test]
-    fn bad_bodies_are_refused() {
-        let issuer = DevIssuer::generate("http://127.0.0.1:1", None).unwrap();
-        for body in [&b"[]"[..], b"{", b"{\"exp\":\"soon\"}", &[b' '; 20_000]] {
-            assert!(issuer.mint_from_body(body).is_err());
-        }
-        assert!(issuer.mint_from_body(b"").is_ok());
     }
 }

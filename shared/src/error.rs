@@ -155,7 +155,7 @@ pub enum AuthError {
         retry_after_secs: u64,
     },
     /// A request that cannot be served as sent: a request target that is not a path, a host
-    /// that is missing, repeated or not allowed, or (development issuer) an unusable body.
+    /// that is missing, repeated or not allowed.
     /// Answered `400 invalid_request` without a challenge: it is not about credentials.
     #[error("invalid request: {0}")]
     MalformedRequest(&'static str),

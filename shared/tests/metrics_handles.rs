@@ -9,19 +9,21 @@ use api_auth::{Auth, DevIssuer, DevKeyType};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use serde_json::{Map, json};
 
-fn development_auth() -> Auth {
+/// A verifier of a development issuer's tokens, and that issuer.
+fn development_auth() -> (Auth, DevIssuer) {
     let issuer = DevIssuer::generate_with("http://127.0.0.1:1", None, DevKeyType::EdDsa)
         .expect("generate a development key");
-    Auth::builder()
-        .development(issuer)
+    let auth = Auth::builder()
+        .issuer(issuer.as_issuer().expect("the issuer's own URL"))
         .build()
-        .expect("build the verifier")
+        .expect("build the verifier");
+    (auth, issuer)
 }
 
-fn token(auth: &Auth) -> String {
+fn token(issuer: &DevIssuer) -> String {
     let mut claims = Map::new();
     claims.insert("sub".into(), json!("alice"));
-    auth.dev_issuer().expect("development issuer").mint(claims)
+    issuer.mint(claims)
 }
 
 /// The per-token metrics the recorder holds: (cache misses, cache hits, verification time
@@ -45,11 +47,11 @@ fn take(snapshotter: &Snapshotter) -> (Option<u64>, Option<u64>, Option<usize>) 
 async fn the_recorder_installed_at_build_receives_the_counts() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    let auth = metrics::with_local_recorder(&recorder, development_auth);
+    let (auth, issuer) = metrics::with_local_recorder(&recorder, development_auth);
     assert_eq!(take(&snapshotter), (Some(0), Some(0), Some(0)));
 
     // Verified where that recorder is no longer in scope.
-    let token = token(&auth);
+    let token = token(&issuer);
     for _ in 0..3 {
         auth.verify(&token).await.expect("a valid token");
     }
@@ -58,8 +60,8 @@ async fn the_recorder_installed_at_build_receives_the_counts() {
 
 #[test]
 fn an_auth_built_before_the_recorder_reports_nothing_to_it() {
-    let auth = development_auth();
-    let token = token(&auth);
+    let (auth, issuer) = development_auth();
+    let token = token(&issuer);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a runtime");

@@ -23,8 +23,8 @@ use actix_web::{
     App, Error, FromRequest, HttpMessage, HttpRequest, HttpResponse, HttpServer, ResponseError,
     Route, guard, web,
 };
-use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply};
-use sample_kit::{Caller, limits, metrics, replies, roles, routes, server};
+use api_auth::{ApiKeyUser, AuthError, Claims, Reply};
+use sample_kit::{AppState, Caller, limits, metrics, replies, roles, routes, server};
 use serde::de::DeserializeOwned;
 
 /// Time a connection's shutdown may take before it is dropped.
@@ -92,7 +92,7 @@ impl ResponseError for Refusal {
 /// router matches the percent-decoded path, so `/%70ublic` would reach `/public`). Every
 /// response is counted.
 async fn gate(
-    auth: web::Data<Auth>,
+    auth: web::Data<AppState>,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
@@ -128,7 +128,7 @@ async fn gate(
 
 /// Verifies the bearer token and stores the claims in the request extensions.
 async fn verify_bearer(
-    auth: web::Data<Auth>,
+    auth: web::Data<AppState>,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
@@ -140,11 +140,11 @@ async fn verify_bearer(
     next.call(req).await
 }
 
-/// The [`Auth`] registered as app data.
-fn app_auth(req: &HttpRequest) -> Result<&Auth, Error> {
-    let auth = req.app_data::<web::Data<Auth>>();
+/// The [`AppState`] registered as app data.
+fn app_auth(req: &HttpRequest) -> Result<&AppState, Error> {
+    let auth = req.app_data::<web::Data<AppState>>();
     auth.map(|auth| auth.get_ref())
-        .ok_or_else(|| ErrorInternalServerError("Auth is not registered"))
+        .ok_or_else(|| ErrorInternalServerError("AppState is not registered"))
 }
 
 /// The claims [`verify_bearer`] stored, when they carry the admin role or scope: as sent, and
@@ -182,12 +182,12 @@ impl FromRequest for KeyUser {
 }
 
 /// `GET /healthz`: never gated, reports the key set's state.
-async fn healthz(auth: web::Data<Auth>) -> HttpResponse {
+async fn healthz(auth: web::Data<AppState>) -> HttpResponse {
     respond(replies::healthz(&auth))
 }
 
 /// `GET /readyz`: never gated, 503 until a usable key set is held.
-async fn readyz(auth: web::Data<Auth>) -> HttpResponse {
+async fn readyz(auth: web::Data<AppState>) -> HttpResponse {
     respond(replies::readyz(&auth))
 }
 
@@ -218,7 +218,11 @@ async fn me(KeyUser(user): KeyUser) -> HttpResponse {
 
 /// `POST /dev/token` (development mode): at most [`limits::MAX_BODY_BYTES`] of JSON claims; a
 /// declared length over it is refused before the body is read.
-async fn dev_token(auth: web::Data<Auth>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+async fn dev_token(
+    auth: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
     let declared = req.headers().get(CONTENT_LENGTH).map(HeaderValue::as_bytes);
     if limits::declared_body_too_large(declared) {
         return respond(replies::payload_too_large());
@@ -234,17 +238,17 @@ async fn dev_token(auth: web::Data<Auth>, req: HttpRequest, payload: web::Payloa
 }
 
 /// `GET /.well-known/openid-configuration` (development mode).
-async fn openid_configuration(auth: web::Data<Auth>) -> HttpResponse {
+async fn openid_configuration(auth: web::Data<AppState>) -> HttpResponse {
     respond(replies::openid_configuration(&auth))
 }
 
 /// `GET /.well-known/jwks.json` (development mode).
-async fn jwks(auth: web::Data<Auth>) -> HttpResponse {
+async fn jwks(auth: web::Data<AppState>) -> HttpResponse {
     respond(replies::jwks(&auth))
 }
 
 /// No route for the method and path: `405` with `Allow`, or `404`.
-async fn unmatched(auth: web::Data<Auth>, req: HttpRequest) -> HttpResponse {
+async fn unmatched(auth: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     respond(routes::unmatched(&auth, req.path()))
 }
 
@@ -275,7 +279,7 @@ fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Starts on `PORT` (default 8002) and serves until Ctrl-C or SIGTERM.
 ///
-/// This runtime holds [`Auth`]'s key-set fetches and refresh loop and waits for the shutdown
+/// This runtime holds [`AppState`]'s key-set fetches and refresh loop and waits for the shutdown
 /// signal; actix-server runs each worker on its own single-threaded runtime regardless.
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

@@ -8,7 +8,7 @@
 //! route is a middleware, [`gate`]. The router is served through [`sample_kit::http1`], which
 //! applies the head size and read timeout `axum::serve` does not expose.
 
-use api_auth::{ApiKeyUser, Auth, AuthError, Claims, HttpRequestHead, Reply};
+use api_auth::{ApiKeyUser, AuthError, Claims, HttpRequestHead, Reply};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
@@ -19,7 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::service::TowerToHyperService;
-use sample_kit::{Caller, http1, limits, metrics, replies, roles, routes, server};
+use sample_kit::{AppState, Caller, http1, limits, metrics, replies, roles, routes, server};
 use serde::de::DeserializeOwned;
 
 /// A contract reply as an axum response.
@@ -43,10 +43,13 @@ impl IntoResponse for Refusal {
 /// The verified claims of the request's bearer token.
 struct User(Claims);
 
-impl FromRequestParts<Auth> for User {
+impl FromRequestParts<AppState> for User {
     type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, auth: &Auth) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        auth: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let head = HttpRequestHead::new(&parts.headers, &parts.uri);
         auth.authenticate(&head).await.map(User).map_err(Refusal)
     }
@@ -56,10 +59,13 @@ impl FromRequestParts<Auth> for User {
 /// `T`, a type of the handler's own (claims that do not fit it are refused `401`).
 struct Admin<T>(Claims, T);
 
-impl<T: DeserializeOwned> FromRequestParts<Auth> for Admin<T> {
+impl<T: DeserializeOwned> FromRequestParts<AppState> for Admin<T> {
     type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, auth: &Auth) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        auth: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let User(claims) = User::from_request_parts(parts, auth).await?;
         let typed = roles::require_admin(auth, &claims).map_err(Refusal)?;
         Ok(Admin(claims, typed))
@@ -69,10 +75,13 @@ impl<T: DeserializeOwned> FromRequestParts<Auth> for Admin<T> {
 /// The owner of the request's `X-API-Key`.
 struct KeyUser(ApiKeyUser);
 
-impl FromRequestParts<Auth> for KeyUser {
+impl FromRequestParts<AppState> for KeyUser {
     type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, auth: &Auth) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        auth: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let head = HttpRequestHead::new(&parts.headers, &parts.uri);
         auth.api_key_user(&head).map(KeyUser).map_err(Refusal)
     }
@@ -80,7 +89,7 @@ impl FromRequestParts<Auth> for KeyUser {
 
 /// [`routes::gate`] before any route (allowed hosts, HTTPS redirect, shared secret, then a
 /// path this process serves); counts every response.
-async fn gate(State(auth): State<Auth>, request: Request, next: Next) -> Response {
+async fn gate(State(auth): State<AppState>, request: Request, next: Next) -> Response {
     let route = metrics::route(request.uri().path());
     let head = HttpRequestHead::new(request.headers(), request.uri());
     let response = match routes::gate(&auth, &head) {
@@ -91,11 +100,11 @@ async fn gate(State(auth): State<Auth>, request: Request, next: Next) -> Respons
     response
 }
 
-async fn healthz(State(auth): State<Auth>) -> Json {
+async fn healthz(State(auth): State<AppState>) -> Json {
     Json(replies::healthz(&auth))
 }
 
-async fn readyz(State(auth): State<Auth>) -> Json {
+async fn readyz(State(auth): State<AppState>) -> Json {
     Json(replies::readyz(&auth))
 }
 
@@ -120,7 +129,7 @@ async fn me(KeyUser(user): KeyUser) -> Json {
 }
 
 /// `POST /dev/token`: a declared length over the limit is refused before the body is read.
-async fn dev_token(State(auth): State<Auth>, headers: HeaderMap, body: Body) -> Json {
+async fn dev_token(State(auth): State<AppState>, headers: HeaderMap, body: Body) -> Json {
     let declared = headers.get(CONTENT_LENGTH).map(HeaderValue::as_bytes);
     if limits::declared_body_too_large(declared) {
         return Json(replies::payload_too_large());
@@ -132,22 +141,22 @@ async fn dev_token(State(auth): State<Auth>, headers: HeaderMap, body: Body) -> 
     }
 }
 
-async fn openid_configuration(State(auth): State<Auth>) -> Json {
+async fn openid_configuration(State(auth): State<AppState>) -> Json {
     Json(replies::openid_configuration(&auth))
 }
 
-async fn jwks(State(auth): State<Auth>) -> Json {
+async fn jwks(State(auth): State<AppState>) -> Json {
     Json(replies::jwks(&auth))
 }
 
 /// No route for the method and path: `405` with `Allow`, or `404`.
-async fn unmatched(State(auth): State<Auth>, uri: Uri) -> Json {
+async fn unmatched(State(auth): State<AppState>, uri: Uri) -> Json {
     Json(routes::unmatched(&auth, uri.path()))
 }
 
 /// Every route of the contract behind the gate, which answers a development route outside
 /// development mode `404`.
-fn app(auth: Auth) -> Router {
+fn app(auth: AppState) -> Router {
     Router::new()
         .route(routes::HEALTHZ, get(healthz))
         .route(routes::READYZ, get(readyz))

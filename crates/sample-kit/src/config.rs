@@ -16,8 +16,10 @@ use api_auth::{
     MAX_REFRESH_JITTER_PERCENT, SharedSecret, TokenSource,
 };
 
+use crate::app_state::AppState;
+use crate::dev_mode::DevMode;
 use crate::gateway::{self, AlbVars, GatewayInputs, GatewayKind, GatewaySettings};
-use crate::{dev_mode, limits, routes, token_source};
+use crate::{limits, routes, token_source};
 
 /// A configuration value that cannot be used; the message names the variable and never
 /// repeats a secret's value.
@@ -331,16 +333,21 @@ impl Config {
         self.key_origin == KeyOrigin::Development
     }
 
-    /// Builds the verifier through the library's builder. `base_url` is the server's own
-    /// URL, which becomes the issuer in development mode. Must run inside a Tokio runtime: a
-    /// remote key set starts fetching at once, in the background.
-    pub fn build_auth(&self, base_url: &str) -> Result<Auth, ConfigError> {
+    /// Builds the verifier through the library's builder, with the development issuer in
+    /// development mode. `base_url` is the server's own URL, which becomes the issuer in
+    /// development mode. Must run inside a Tokio runtime: a remote key set starts fetching at
+    /// once, in the background.
+    pub fn build_app(&self, base_url: &str) -> Result<AppState, ConfigError> {
         let mut builder = self.settings(Auth::builder());
+        let mut dev = None;
         builder = match (&self.key_origin, self.issuers.as_slice()) {
             (KeyOrigin::Development, _) => {
                 let demo_key = self.api_keys.is_none();
-                dev_mode::install(builder, base_url, self.audience.clone(), demo_key)
-                    .map_err(|e| ConfigError::new("AUTH_ISSUER", e.to_string()))?
+                let (builder, mode) =
+                    DevMode::install(builder, base_url, self.audience.clone(), demo_key)
+                        .map_err(|e| ConfigError::new("AUTH_ISSUER", e.to_string()))?;
+                dev = Some(mode);
+                builder
             }
             (KeyOrigin::Gateway, _) => match &self.gateway {
                 Some(gateway) => builder.issuer(gateway.issuer.clone()),
@@ -362,7 +369,8 @@ impl Config {
                 builder
             }
         };
-        builder.build().map_err(|e| self.refusal(e))
+        let auth = builder.build().map_err(|e| self.refusal(e))?;
+        Ok(AppState::new(auth, dev))
     }
 
     /// Every setting of the verifier but its keys.

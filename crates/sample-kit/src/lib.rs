@@ -5,14 +5,15 @@
 //!   the gate before routing, the `404`/`405` answers);
 //! - [`replies`]: what each route answers, and the contract's JSON errors;
 //! - [`limits`]: head size, timeouts and body size, the same in every sample;
-//! - [`config`]: the contract's environment variables, read into a [`Config`] that builds an
-//!   [`api_auth::Auth`] through the library's builder, which checks them;
+//! - [`config`]: the contract's environment variables, read into a [`Config`] that builds the
+//!   [`AppState`] (an [`api_auth::Auth`] through the library's builder, which checks them);
+//! - [`app_state`]: [`AppState`], what the routes share;
 //! - [`server`]: the start-up steps (logging, binding, the `listening on` line, the
 //!   development banner) and graceful shutdown;
 //! - [`metrics`]: the Prometheus recorder behind `/metrics` and the per-route request counter;
 //! - [`caller`] and [`roles`]: [`Caller`], the typed claims the samples read from a verified
 //!   token, and the `/admin` rule that reads them;
-//! - [`dev_mode`]: the embedded development issuer;
+//! - [`dev_mode`]: the embedded development issuer, its demo API key and `/dev/token`;
 //! - [`gateway`] and [`token_source`]: `AUTH_GATEWAY` (with `AUTH_ALB_*`), `AUTH_TOKEN_HEADER`
 //!   and `AUTH_TOKEN_COOKIE`, read into the library's gateway issuers and token source;
 //! - [`http1`]: an HTTP/1.1 accept loop under the limits, for the frameworks whose own server
@@ -20,6 +21,7 @@
 //!
 //! A service that depends on `api-auth` directly needs none of it.
 
+pub mod app_state;
 pub mod caller;
 pub mod config;
 pub mod dev_mode;
@@ -33,5 +35,6 @@ pub mod routes;
 pub mod server;
 pub mod token_source;
 
+pub use app_state::AppState;
 pub use caller::Caller;
 pub use config::{Config, ConfigError, KeyOrigin};

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use api_auth::{ApiKeyUser, Auth, Claims, Reply};
 
-use crate::{Caller, dev_mode, routes};
+use crate::{AppState, Caller, routes};
 
 /// A body with one message.
 #[derive(Serialize)]
@@ -91,11 +91,11 @@ pub fn me(user: &ApiKeyUser) -> Reply {
 }
 
 /// `POST /dev/token`: mints a token from a JSON object of claims (development mode).
-pub fn dev_token(auth: &Auth, body: &[u8]) -> Reply {
-    let Some(dev) = dev_mode::issuer(auth) else {
+pub fn dev_token(app: &AppState, body: &[u8]) -> Reply {
+    let Some(dev) = app.dev_mode() else {
         return not_found();
     };
-    match dev_mode::mint_from_body(dev, body) {
+    match dev.mint_from_body(body) {
         Ok(token) => Reply::ok(&token),
         Err(error) => {
             tracing::info!(error = error.code(), reason = %error.description(), "dev token refused");
@@ -105,17 +105,17 @@ pub fn dev_token(auth: &Auth, body: &[u8]) -> Reply {
 }
 
 /// `GET /.well-known/openid-configuration` (development mode).
-pub fn openid_configuration(auth: &Auth) -> Reply {
-    match dev_mode::issuer(auth) {
-        Some(dev) => Reply::ok(&dev.discovery_document()),
+pub fn openid_configuration(app: &AppState) -> Reply {
+    match app.dev_mode() {
+        Some(dev) => Reply::ok(&dev.issuer().discovery_document()),
         None => not_found(),
     }
 }
 
 /// `GET /.well-known/jwks.json` (development mode).
-pub fn jwks(auth: &Auth) -> Reply {
-    match dev_mode::issuer(auth) {
-        Some(dev) => Reply::ok(dev.jwks()),
+pub fn jwks(app: &AppState) -> Reply {
+    match app.dev_mode() {
+        Some(dev) => Reply::ok(dev.issuer().jwks()),
         None => not_found(),
     }
 }

@@ -13,6 +13,6 @@ pub fn require_admin<'a, T: Deserialize<'a>>(
     auth: &Auth,
     claims: &'a Claims,
 ) -> Result<T, AuthError> {
-    auth.require_admin(claims)?;
+    auth.require_role(claims, "admin")?;
     auth.claims_as(claims)
 }

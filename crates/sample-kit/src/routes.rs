@@ -17,9 +17,9 @@
 //! `GET /.well-known/jwks.json`; outside it they answer 404 for every method. Every `GET`
 //! route answers `HEAD` too.
 
-use api_auth::{Auth, Reply, RequestHead};
+use api_auth::{Reply, RequestHead};
 
-use crate::{dev_mode, replies};
+use crate::{AppState, replies};
 
 /// `GET /healthz`.
 pub const HEALTHZ: &str = "/healthz";
@@ -127,13 +127,13 @@ pub fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
 
 /// The methods `path` serves on this process: [`allowed_methods`], except that the
 /// development issuer's paths do not exist outside development mode.
-pub fn served_methods(auth: &Auth, path: &str) -> Option<&'static [&'static str]> {
-    served(auth, path).map(|route| route.methods)
+pub fn served_methods(app: &AppState, path: &str) -> Option<&'static [&'static str]> {
+    served(app, path).map(|route| route.methods)
 }
 
 /// The route at `path`, when this process serves it.
-fn served(auth: &Auth, path: &str) -> Option<&'static Route> {
-    find(path).filter(|route| !route.dev_only || dev_mode::is_on(auth))
+fn served(app: &AppState, path: &str) -> Option<&'static Route> {
+    find(path).filter(|route| !route.dev_only || app.is_development())
 }
 
 /// The gate every request passes before routing: [`Auth::gate`] (request target, allowed
@@ -142,15 +142,15 @@ fn served(auth: &Auth, path: &str) -> Option<&'static Route> {
 /// otherwise, whatever the method), so that a framework's lenient matching (`/public/`,
 /// `/%70ublic`) or a development route outside development mode never reaches a handler.
 /// Passed, it returns the request's route.
-pub fn gate(auth: &Auth, request: &impl RequestHead) -> Result<&'static Route, Reply> {
-    auth.gate(request).map_err(|refusal| refusal.reply())?;
-    served(auth, request.path()).ok_or_else(replies::not_found)
+pub fn gate(app: &AppState, request: &impl RequestHead) -> Result<&'static Route, Reply> {
+    app.gate(request).map_err(|refusal| refusal.reply())?;
+    served(app, request.path()).ok_or_else(replies::not_found)
 }
 
 /// The answer for a request whose method and path matched no route: `405` naming the
 /// methods in `Allow` when this process serves the path, else `404`.
-pub fn unmatched(auth: &Auth, path: &str) -> Reply {
-    match served_methods(auth, path) {
+pub fn unmatched(app: &AppState, path: &str) -> Reply {
+    match served_methods(app, path) {
         Some(allow) => replies::method_not_allowed(allow),
         None => replies::not_found(),
     }

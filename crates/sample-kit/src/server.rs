@@ -5,10 +5,9 @@
 use std::io::{IsTerminal, Write};
 use std::net::{SocketAddr, TcpListener};
 
-use api_auth::{Auth, DevIssuer};
-
+use crate::app_state::AppState;
 use crate::config::{Config, ConfigError};
-use crate::dev_mode;
+use crate::dev_mode::DevMode;
 
 /// How log lines are written (`LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,40 +122,40 @@ pub fn base_url(addr: SocketAddr) -> String {
 }
 
 /// The whole start-up for a sample that can serve a std listener: configuration, bind,
-/// [`Auth`], announcement. Exits on any error. Must run inside a Tokio runtime.
-pub fn start(default_port: u16) -> (Auth, TcpListener) {
+/// [`AppState`], announcement. Exits on any error. Must run inside a Tokio runtime.
+pub fn start(default_port: u16) -> (AppState, TcpListener) {
     init_observability();
     let config = load_config(default_port);
     let (listener, addr) = bind(&config);
-    let auth = build_auth(config, addr);
-    announce(&auth, addr);
-    (auth, listener)
+    let app = build_app(config, addr);
+    announce(&app, addr);
+    (app, listener)
 }
 
-/// Builds [`Auth`] for a server bound at `addr`, or exits.
-pub fn build_auth(config: Config, addr: SocketAddr) -> Auth {
+/// Builds the [`AppState`] of a server bound at `addr`, or exits.
+pub fn build_app(config: Config, addr: SocketAddr) -> AppState {
     config
-        .build_auth(&base_url(addr))
+        .build_app(&base_url(addr))
         .unwrap_or_else(|e| exit_with(e))
 }
 
 /// Prints `listening on http://HOST:PORT` (what scripts and tests wait for) and, in
 /// development mode, the banner with ready-to-paste commands.
-pub fn announce(auth: &Auth, addr: SocketAddr) {
+pub fn announce(app: &AppState, addr: SocketAddr) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "listening on http://{addr}");
-    if let Some(dev) = dev_mode::issuer(auth) {
+    if let Some(dev) = app.dev_mode() {
         let _ = out.write_all(dev_banner(dev, &base_url(addr)).as_bytes());
     }
     let _ = out.flush();
-    if dev_mode::is_on(auth) {
+    if app.is_development() {
         tracing::warn!(
             "DEVELOPMENT MODE: tokens are signed by an embedded issuer; set AUTH_ISSUER for real use"
         );
     }
 }
 
-fn dev_banner(dev: &DevIssuer, base: &str) -> String {
+fn dev_banner(dev: &DevMode, base: &str) -> String {
     use serde_json::{Map, json};
     let mut user = Map::new();
     user.insert("sub".into(), json!("alice"));
@@ -164,7 +163,7 @@ fn dev_banner(dev: &DevIssuer, base: &str) -> String {
     let mut admin = Map::new();
     admin.insert("sub".into(), json!("root"));
     admin.insert("roles".into(), json!(["admin"]));
-    let (user, admin) = (dev.mint(user), dev.mint(admin));
+    let (user, admin) = (dev.issuer().mint(user), dev.issuer().mint(admin));
     // Gates that are configured in this shell show up in the commands by reference, so the
     // banner never prints a secret.
     let mut extra = String::new();
@@ -174,14 +173,8 @@ fn dev_banner(dev: &DevIssuer, base: &str) -> String {
     if std::env::var("FORCE_HTTPS").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on")) {
         extra.push_str(" -H 'X-Forwarded-Proto: https'");
     }
-    let key_line = if std::env::var_os("API_KEYS").is_some() {
-        format!("  curl{extra} -H 'X-API-Key: <one of API_KEYS>' {base}/me\n")
-    } else {
-        format!(
-            "  curl{extra} -H 'X-API-Key: {}' {base}/me\n",
-            dev_mode::demo_api_key(dev)
-        )
-    };
+    let key = dev.demo_api_key().unwrap_or("<one of API_KEYS>");
+    let key_line = format!("  curl{extra} -H 'X-API-Key: {key}' {base}/me\n");
     format!(
         "\n\
          ==================== DEVELOPMENT MODE ====================\n\

@@ -13,7 +13,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use api_auth::{ApiKeyUser, Auth, AuthError, Claims, HttpRequestHead, Reply};
+use api_auth::{ApiKeyUser, AuthError, Claims, HttpRequestHead, Reply};
 use hyper::body::Incoming;
 use poem::error::{MethodNotAllowedError, ResponseError};
 use poem::http::{StatusCode, header::CONTENT_LENGTH, uri::Scheme};
@@ -22,7 +22,7 @@ use poem::{
     Addr, Body, Endpoint, EndpointExt, FromRequest, IntoResponse, Middleware, Request, RequestBody,
     Response, ResponseParts, Route, get, handler, post,
 };
-use sample_kit::{Caller, http1, limits, metrics, replies, roles, routes, server};
+use sample_kit::{AppState, Caller, http1, limits, metrics, replies, roles, routes, server};
 use serde::de::DeserializeOwned;
 
 /// A contract reply as a poem response.
@@ -67,9 +67,9 @@ impl ResponseError for Refusal {
     }
 }
 
-/// The [`Auth`] attached to the route tree with `.data(auth)`.
-async fn auth(request: &Request) -> poem::Result<&Auth> {
-    let Data(auth) = Data::<&Auth>::from_request_without_body(request).await?;
+/// The [`AppState`] attached to the route tree with `.data(auth)`.
+async fn auth(request: &Request) -> poem::Result<&AppState> {
+    let Data(auth) = Data::<&AppState>::from_request_without_body(request).await?;
     Ok(auth)
 }
 
@@ -109,7 +109,7 @@ impl<'a> FromRequest<'a> for KeyUser {
 
 /// [`routes::gate`] in front of every route (allowed hosts, HTTPS redirect, shared secret,
 /// then a path this process serves); a wrong method on a served path gets `405` with `Allow`.
-struct Gate(Auth);
+struct Gate(AppState);
 
 impl<E: Endpoint> Middleware<E> for Gate {
     type Output = Gated<E>;
@@ -125,7 +125,7 @@ impl<E: Endpoint> Middleware<E> for Gate {
 /// An endpoint behind the [`Gate`].
 struct Gated<E> {
     inner: E,
-    auth: Auth,
+    auth: AppState,
 }
 
 impl<E: Endpoint> Endpoint for Gated<E> {
@@ -150,13 +150,13 @@ impl<E: Endpoint> Endpoint for Gated<E> {
 
 /// `GET /healthz`: never gated, reports the key set.
 #[handler]
-fn healthz(Data(auth): Data<&Auth>) -> Json {
+fn healthz(Data(auth): Data<&AppState>) -> Json {
     Json(replies::healthz(auth))
 }
 
 /// `GET /readyz`: never gated, 503 until a usable key set is held.
 #[handler]
-fn readyz(Data(auth): Data<&Auth>) -> Json {
+fn readyz(Data(auth): Data<&AppState>) -> Json {
     Json(replies::readyz(auth))
 }
 
@@ -193,7 +193,11 @@ fn me(KeyUser(user): KeyUser) -> Json {
 /// `POST /dev/token` (development mode): mints a token from a JSON body of at most
 /// [`limits::MAX_BODY_BYTES`]; a declared length over it is refused before the body is read.
 #[handler]
-async fn dev_token(request: &Request, Data(auth): Data<&Auth>, body: Body) -> poem::Result<Json> {
+async fn dev_token(
+    request: &Request,
+    Data(auth): Data<&AppState>,
+    body: Body,
+) -> poem::Result<Json> {
     let declared = request.headers().get(CONTENT_LENGTH).map(|v| v.as_bytes());
     if limits::declared_body_too_large(declared) {
         return Ok(Json(replies::payload_too_large()));
@@ -204,13 +208,13 @@ async fn dev_token(request: &Request, Data(auth): Data<&Auth>, body: Body) -> po
 
 /// `GET /.well-known/openid-configuration` (development mode).
 #[handler]
-fn openid_configuration(Data(auth): Data<&Auth>) -> Json {
+fn openid_configuration(Data(auth): Data<&AppState>) -> Json {
     Json(replies::openid_configuration(auth))
 }
 
 /// `GET /.well-known/jwks.json` (development mode).
 #[handler]
-fn jwks(Data(auth): Data<&Auth>) -> Json {
+fn jwks(Data(auth): Data<&AppState>) -> Json {
     Json(replies::jwks(auth))
 }
 
@@ -233,7 +237,7 @@ async fn answer(error: poem::Error) -> Response {
 
 /// Every route of the contract behind the gate, which answers a development route outside
 /// development mode `404`, with every error answered.
-fn app(auth: Auth) -> impl Endpoint<Output = Response> {
+fn app(auth: AppState) -> impl Endpoint<Output = Response> {
     Route::new()
         .at(routes::HEALTHZ, get(healthz))
         .at(routes::READYZ, get(readyz))

@@ -7,14 +7,14 @@
 //! (`Admin<Caller>`), and one that takes [`KeyUser`] only for a known `X-API-Key`. Catchers
 //! never see a guard's error, so a guard stashes its refusal in the request-local cache for
 //! them. The gate is the [`Gate`] fairing; a fairing cannot answer, so it re-routes a refused
-//! request to [`refused`]. Rocket binds its own socket, so [`Auth`] is built, and the
+//! request to [`refused`]. Rocket binds its own socket, so [`AppState`] is built, and the
 //! `listening on` line printed, by a liftoff fairing.
 
 use std::io::Cursor;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
-use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply, RequestHead};
+use api_auth::{ApiKeyUser, AuthError, Claims, Reply, RequestHead};
 use rocket::config::{Ident, LogLevel};
 use rocket::data::{Limits, ToByteUnit};
 use rocket::error::ErrorKind;
@@ -24,7 +24,7 @@ use rocket::request::{FromRequest, Outcome};
 use rocket::response::{self, Responder, Response};
 use rocket::shield::Shield;
 use rocket::{Data, Request, catch, get, post, uri};
-use sample_kit::{Caller, limits, metrics, replies, roles, routes, server};
+use sample_kit::{AppState, Caller, limits, metrics, replies, roles, routes, server};
 use serde::de::DeserializeOwned;
 
 /// A contract reply as a Rocket response.
@@ -49,9 +49,9 @@ impl<'r> Responder<'r, 'static> for Json {
     }
 }
 
-/// The service's [`Auth`], set once the server has bound its port.
+/// The service's [`AppState`], set once the server has bound its port.
 #[derive(Default)]
-struct Service(OnceLock<Auth>);
+struct Service(OnceLock<AppState>);
 
 /// What the checks read from a Rocket request: its headers and its target.
 struct Head<'a, 'r> {
@@ -102,12 +102,12 @@ fn route_label(request: &Request<'_>) -> &'static str {
         .0
 }
 
-/// The request's [`Auth`]; `None` only before liftoff, when no request is served.
-fn auth<'r>(request: &'r Request<'_>) -> Option<&'r Auth> {
+/// The request's [`AppState`]; `None` only before liftoff, when no request is served.
+fn auth<'r>(request: &'r Request<'_>) -> Option<&'r AppState> {
     request.rocket().state::<Service>()?.0.get()
 }
 
-/// The refusal for a request that arrives before [`Auth`] exists (never, in practice).
+/// The refusal for a request that arrives before [`AppState`] exists (never, in practice).
 fn not_ready() -> AuthError {
     AuthError::KeysUnavailable {
         retry_after_secs: 1,
@@ -122,8 +122,8 @@ fn refuse<T>(request: &Request<'_>, error: AuthError) -> Outcome<T, AuthError> {
     Outcome::Error((status, error))
 }
 
-/// A handle on [`Auth`] for routes that need no credentials.
-struct Api<'r>(&'r Auth);
+/// A handle on [`AppState`] for routes that need no credentials.
+struct Api<'r>(&'r AppState);
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Api<'r> {
@@ -444,7 +444,7 @@ async fn main() {
         .attach(AdHoc::on_liftoff("announce", move |rocket| {
             Box::pin(async move {
                 let addr = SocketAddr::new(rocket.config().address, rocket.config().port);
-                let auth = server::build_auth(config, addr);
+                let auth = server::build_app(config, addr);
                 if let Some(service) = rocket.state::<Service>() {
                     let _ = service.0.set(auth.clone());
                 }

@@ -15,9 +15,9 @@
 use std::convert::Infallible;
 use std::future::ready;
 
-use api_auth::{ApiKeyUser, Auth, AuthError, Claims, Reply, RequestHead};
+use api_auth::{ApiKeyUser, AuthError, Claims, Reply, RequestHead};
 use hyper_util::service::TowerToHyperService;
-use sample_kit::{Caller, http1, limits, metrics, replies, roles, routes, server};
+use sample_kit::{AppState, Caller, http1, limits, metrics, replies, roles, routes, server};
 use serde::de::DeserializeOwned;
 use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, Method, Request, Uri};
@@ -85,7 +85,7 @@ fn head() -> impl Filter<Extract = (Head,), Error = Infallible> + Clone {
 
 /// [`routes::gate`] in front of every route: allowed hosts, HTTPS redirect, shared secret,
 /// then a path this process serves.
-fn gate(auth: Auth) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+fn gate(auth: AppState) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     head()
         .and_then(move |head: Head| {
             let gated = routes::gate(&auth, &head).map(|_route| ());
@@ -95,7 +95,7 @@ fn gate(auth: Auth) -> impl Filter<Extract = (), Error = Rejection> + Clone {
 }
 
 /// The verified claims of the request's bearer token.
-fn with_claims(auth: Auth) -> impl Filter<Extract = (Claims,), Error = Rejection> + Clone {
+fn with_claims(auth: AppState) -> impl Filter<Extract = (Claims,), Error = Rejection> + Clone {
     head().and_then(move |head: Head| {
         let auth = auth.clone();
         async move { auth.authenticate(&head).await.map_err(refuse) }
@@ -109,7 +109,7 @@ struct Admin<T>(Claims, T);
 /// [`with_claims`] for a token that carries the admin role or scope, as an [`Admin<T>`]
 /// (claims that do not fit `T` are refused `401`).
 fn with_admin<T: DeserializeOwned + Send>(
-    auth: Auth,
+    auth: AppState,
 ) -> impl Filter<Extract = (Admin<T>,), Error = Rejection> + Clone {
     with_claims(auth.clone()).and_then(move |claims: Claims| {
         let typed = roles::require_admin(&auth, &claims);
@@ -118,12 +118,12 @@ fn with_admin<T: DeserializeOwned + Send>(
 }
 
 /// The owner of the request's `X-API-Key`.
-fn with_api_key(auth: Auth) -> impl Filter<Extract = (ApiKeyUser,), Error = Rejection> + Clone {
+fn with_api_key(auth: AppState) -> impl Filter<Extract = (ApiKeyUser,), Error = Rejection> + Clone {
     head().and_then(move |head: Head| ready(auth.api_key_user(&head).map_err(refuse)))
 }
 
-/// Hands each request a handle on [`Auth`].
-fn with_auth(auth: Auth) -> impl Filter<Extract = (Auth,), Error = Infallible> + Clone {
+/// Hands each request a handle on the [`AppState`].
+fn with_auth(auth: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
     warp::any().map(move || auth.clone())
 }
 
@@ -152,13 +152,13 @@ fn route(path: &'static str) -> impl Filter<Extract = (), Error = Rejection> + C
 }
 
 /// Every route of the contract behind the gate, with all rejections answered.
-fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+fn app(auth: AppState) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let healthz = route(routes::HEALTHZ)
         .and(with_auth(auth.clone()))
-        .map(|auth: Auth| respond(replies::healthz(&auth)));
+        .map(|auth: AppState| respond(replies::healthz(&auth)));
     let readyz = route(routes::READYZ)
         .and(with_auth(auth.clone()))
-        .map(|auth: Auth| respond(replies::readyz(&auth)));
+        .map(|auth: AppState| respond(replies::readyz(&auth)));
     let metrics_text = route(routes::METRICS).map(|| respond(replies::metrics()));
     let public = route(routes::PUBLIC).map(|| respond(replies::public()));
     let protected = route(routes::PROTECTED)
@@ -178,13 +178,13 @@ fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Infallible> + C
         ))
         .and(warp::body::bytes())
         .and(with_auth(auth.clone()))
-        .map(|body: Bytes, auth: Auth| respond(replies::dev_token(&auth, &body)));
+        .map(|body: Bytes, auth: AppState| respond(replies::dev_token(&auth, &body)));
     let openid_configuration = route(routes::OPENID_CONFIGURATION)
         .and(with_auth(auth.clone()))
-        .map(|auth: Auth| respond(replies::openid_configuration(&auth)));
+        .map(|auth: AppState| respond(replies::openid_configuration(&auth)));
     let jwks = route(routes::JWKS)
         .and(with_auth(auth.clone()))
-        .map(|auth: Auth| respond(replies::jwks(&auth)));
+        .map(|auth: AppState| respond(replies::jwks(&auth)));
 
     let gated = gate(auth)
         .and(

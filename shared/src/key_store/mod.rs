@@ -99,7 +99,7 @@ pub(crate) struct KeyStore {
 }
 
 impl KeyStore {
-    /// A fixed set that never expires: the development issuer's own key, used in process.
+    /// A fixed set that never expires: keys given in code (a document, a file, PEM keys).
     pub(crate) fn fixed(keys: KeySet) -> Self {
         let loaded = Loaded {
             keys,

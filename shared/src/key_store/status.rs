@@ -28,7 +28,7 @@ use serde::Serialize;
 pub struct KeySetStatus {
     /// The issuer whose keys these are (`None`: keys used without an `iss` check).
     pub issuer: Option<String>,
-    /// `local` (keys given in code or by the development issuer) or `remote` (fetched).
+    /// `local` (keys given in code) or `remote` (fetched).
     pub source: &'static str,
     /// Usable keys in the current set.
     pub count: usize,
@@ -44,19 +44,6 @@ pub struct KeySetStatus {
 }
 
 impl KeySetStatus {
-    /// The status of no key set at all.
-    pub fn none() -> Self {
-        Self {
-            issuer: None,
-            source: "none",
-            count: 0,
-            age_secs: None,
-            stale: false,
-            last_error: None,
-            usable: false,
-        }
-    }
-
     /// Whether the set can verify tokens now: it holds keys, fresh or within the stale
     /// allowance.
     pub fn is_usable(&self) -> bool {
