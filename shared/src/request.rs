@@ -55,6 +55,13 @@ pub trait RequestHead {
     /// The path with its query string, as the client sent it.
     fn path_and_query(&self) -> &str;
 
+    /// The request method (`GET`), which a DPoP proof signs (RFC 9449 §4.2 `htm`). The default
+    /// says it is unknown, and then every DPoP proof is refused: an adapter for a service
+    /// that accepts DPoP-bound tokens must provide it.
+    fn method(&self) -> Option<&str> {
+        None
+    }
+
     /// The authority of an absolute-form request target (`GET http://api.example.com/x`), if
     /// the request has one. The default says it has none: an adapter whose framework keeps
     /// only the path and query of the target cannot tell, and then `Host` decides.
@@ -127,12 +134,36 @@ pub struct RepeatedHeader;
 pub struct HttpRequestHead<'a> {
     headers: &'a http::HeaderMap,
     uri: &'a http::Uri,
+    method: Option<&'a http::Method>,
 }
 
 impl<'a> HttpRequestHead<'a> {
     /// Views a request's headers and URI.
     pub fn new(headers: &'a http::HeaderMap, uri: &'a http::Uri) -> Self {
-        Self { headers, uri }
+        Self {
+            headers,
+            uri,
+            method: None,
+        }
+    }
+
+    /// Views a request's method, headers and URI: everything a DPoP proof is checked against.
+    pub fn of<B>(request: &'a http::Request<B>) -> Self {
+        Self::from_parts(request.method(), request.headers(), request.uri())
+    }
+
+    /// Views a request's method, headers and URI, given apart (as an extractor over
+    /// `http::request::Parts` has them).
+    pub fn from_parts(
+        method: &'a http::Method,
+        headers: &'a http::HeaderMap,
+        uri: &'a http::Uri,
+    ) -> Self {
+        Self {
+            headers,
+            uri,
+            method: Some(method),
+        }
     }
 }
 
@@ -156,5 +187,9 @@ impl RequestHead for HttpRequestHead<'_> {
 
     fn target_authority(&self) -> Option<&str> {
         self.uri.authority().map(http::uri::Authority::as_str)
+    }
+
+    fn method(&self) -> Option<&str> {
+        self.method.map(http::Method::as_str)
     }
 }
