@@ -133,8 +133,6 @@ pub use policy::{
 };
 pub use reply::Reply;
 pub use request::{HttpRequestHead, RepeatedHeader, RequestHead};
-#[cfg(feature = "redis")]
-pub use sender::{RedisReplayOptions, RedisReplayStore, RedisStoreError};
 pub use sender::{
     CertBindingError, DPOP_MAX_AGE_RANGE, DPOP_NONCE_WINDOW_RANGE, DpopConfigError, DpopError,
     DpopNonces, DpopVerifier, DpopVerifierBuilder, ForwardedCertificate, Freshness,
@@ -144,6 +142,8 @@ pub use sender::{
     ReplayStore, ReplayStoreError, dpop_challenge, jwk_thumbprint, resource_metadata_parameter,
     resource_metadata_url, thumbprints_match,
 };
+#[cfg(feature = "redis")]
+pub use sender::{RedisReplayOptions, RedisReplayStore, RedisStoreError};
 pub use shared_secret::SharedSecret;
 
 /// The examples of the crate's README, compiled (and run where they can be) as doctests.

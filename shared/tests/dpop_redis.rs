@@ -106,7 +106,10 @@ impl RedisServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server on port {} not ready within {READY_WITHIN:?}", self.port);
+        panic!(
+            "redis-server on port {} not ready within {READY_WITHIN:?}",
+            self.port
+        );
     }
 
     /// Kills the server and waits for it to exit.
@@ -177,9 +180,18 @@ async fn a_key_is_fresh_once_then_a_replay() {
     let server = RedisServer::start();
     let store = store_for(&server).await;
     let first = key("once");
-    assert_eq!(store.check_and_remember(&first, MINUTE).await, Ok(Freshness::Fresh));
-    assert_eq!(store.check_and_remember(&first, MINUTE).await, Ok(Freshness::Replayed));
-    assert_eq!(store.check_and_remember(&key("other"), MINUTE).await, Ok(Freshness::Fresh));
+    assert_eq!(
+        store.check_and_remember(&first, MINUTE).await,
+        Ok(Freshness::Fresh)
+    );
+    assert_eq!(
+        store.check_and_remember(&first, MINUTE).await,
+        Ok(Freshness::Replayed)
+    );
+    assert_eq!(
+        store.check_and_remember(&key("other"), MINUTE).await,
+        Ok(Freshness::Fresh)
+    );
 }
 
 #[tokio::test]
@@ -188,20 +200,38 @@ async fn a_key_is_forgotten_when_its_time_is_up() {
     let store = store_for(&server).await;
     let short = Duration::from_millis(300);
     let expiring = key("ttl");
-    assert_eq!(store.check_and_remember(&expiring, short).await, Ok(Freshness::Fresh));
-    assert_eq!(store.check_and_remember(&expiring, short).await, Ok(Freshness::Replayed));
+    assert_eq!(
+        store.check_and_remember(&expiring, short).await,
+        Ok(Freshness::Fresh)
+    );
+    assert_eq!(
+        store.check_and_remember(&expiring, short).await,
+        Ok(Freshness::Replayed)
+    );
     let forgotten_after = until_fresh(&store, &expiring, MINUTE).await;
     // Not before its time (Redis expires keys to the millisecond), and not much after.
-    assert!(forgotten_after >= Duration::from_millis(250), "{forgotten_after:?}");
-    assert!(forgotten_after < Duration::from_secs(2), "{forgotten_after:?}");
-    assert_eq!(store.check_and_remember(&expiring, MINUTE).await, Ok(Freshness::Replayed));
+    assert!(
+        forgotten_after >= Duration::from_millis(250),
+        "{forgotten_after:?}"
+    );
+    assert!(
+        forgotten_after < Duration::from_secs(2),
+        "{forgotten_after:?}"
+    );
+    assert_eq!(
+        store.check_and_remember(&expiring, MINUTE).await,
+        Ok(Freshness::Replayed)
+    );
 }
 
 #[tokio::test]
 async fn a_dead_server_refuses_within_the_bound_and_a_restarted_one_serves_again() {
     let mut server = RedisServer::start();
     let store = store_for(&server).await;
-    assert_eq!(store.check_and_remember(&key("up"), MINUTE).await, Ok(Freshness::Fresh));
+    assert_eq!(
+        store.check_and_remember(&key("up"), MINUTE).await,
+        Ok(Freshness::Fresh)
+    );
 
     server.kill();
     for _ in 0..3 {
@@ -215,7 +245,10 @@ async fn a_dead_server_refuses_within_the_bound_and_a_restarted_one_serves_again
             ),
             "{result:?}"
         );
-        assert!(took < COMMAND_TIMEOUT + Duration::from_millis(250), "{took:?}");
+        assert!(
+            took < COMMAND_TIMEOUT + Duration::from_millis(250),
+            "{took:?}"
+        );
     }
 
     let restarted = RedisServer::start_on(server.port).expect("the port is free again");
@@ -228,7 +261,10 @@ async fn a_dead_server_refuses_within_the_bound_and_a_restarted_one_serves_again
 async fn a_frozen_server_times_out_and_then_answers_again() {
     let server = RedisServer::start();
     let store = store_for(&server).await;
-    assert_eq!(store.check_and_remember(&key("up"), MINUTE).await, Ok(Freshness::Fresh));
+    assert_eq!(
+        store.check_and_remember(&key("up"), MINUTE).await,
+        Ok(Freshness::Fresh)
+    );
 
     server.signal("STOP");
     let start = Instant::now();
@@ -242,8 +278,14 @@ async fn a_frozen_server_times_out_and_then_answers_again() {
         ),
         "{result:?}"
     );
-    assert!(took >= COMMAND_TIMEOUT - Duration::from_millis(50), "{took:?}");
-    assert!(took < COMMAND_TIMEOUT + Duration::from_millis(250), "{took:?}");
+    assert!(
+        took >= COMMAND_TIMEOUT - Duration::from_millis(50),
+        "{took:?}"
+    );
+    assert!(
+        took < COMMAND_TIMEOUT + Duration::from_millis(250),
+        "{took:?}"
+    );
     until_fresh(&store, &key("thawed"), MINUTE).await;
 }
 
@@ -257,7 +299,12 @@ async fn an_unreachable_server_at_start_up_refuses_proofs_until_it_answers() {
     .await
     .expect("a server that is down is not a configuration error");
     assert!(store.ping().await.is_err());
-    assert!(store.check_and_remember(&key("none"), MINUTE).await.is_err());
+    assert!(
+        store
+            .check_and_remember(&key("none"), MINUTE)
+            .await
+            .is_err()
+    );
     let server = RedisServer::start_on(port).expect("the port is free");
     until_fresh(&store, &key("late"), MINUTE).await;
     drop(server);
@@ -265,7 +312,13 @@ async fn an_unreachable_server_at_start_up_refuses_proofs_until_it_answers() {
 
 #[tokio::test]
 async fn invalid_urls_and_bounds_are_refused() {
-    for url in ["", "127.0.0.1:6379", "http://127.0.0.1:6379", "rediss://127.0.0.1:6379", "redis://"] {
+    for url in [
+        "",
+        "127.0.0.1:6379",
+        "http://127.0.0.1:6379",
+        "rediss://127.0.0.1:6379",
+        "redis://",
+    ] {
         assert_eq!(
             RedisReplayStore::connect(url).await.map(|_| ()),
             Err(RedisStoreError::InvalidUrl),
@@ -322,11 +375,20 @@ async fn credentials_in_the_url_are_never_shown() {
     // The server has no password: the connection is refused, and that is logged.
     let url = format!("redis://user:hunter2-secret@127.0.0.1:{}", server.port);
     let store = RedisReplayStore::connect(&url).await.expect("a valid URL");
-    assert!(store.check_and_remember(&key("auth"), MINUTE).await.is_err());
+    assert!(
+        store
+            .check_and_remember(&key("auth"), MINUTE)
+            .await
+            .is_err()
+    );
     let shown = format!("{store:?}");
-    assert!(shown.contains(&format!("127.0.0.1:{}", server.port)), "{shown}");
+    assert!(
+        shown.contains(&format!("127.0.0.1:{}", server.port)),
+        "{shown}"
+    );
     assert!(!shown.contains("hunter2"), "{shown}");
-    let text = String::from_utf8_lossy(&logs.lock().unwrap_or_else(PoisonError::into_inner)).into_owned();
+    let text =
+        String::from_utf8_lossy(&logs.lock().unwrap_or_else(PoisonError::into_inner)).into_owned();
     assert!(text.contains("DPoP replay store unreachable"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
 }
@@ -342,7 +404,12 @@ fn signed_proof(key: &TestKey, token: &str, jti: &str) -> String {
         "iat": now(),
         "ath": b64(digest(&SHA256, token.as_bytes())),
     });
-    sign_raw(&header.to_string(), &claims.to_string(), &key.encoding, key.alg)
+    sign_raw(
+        &header.to_string(),
+        &claims.to_string(),
+        &key.encoding,
+        key.alg,
+    )
 }
 
 async fn replica(server: &RedisServer) -> DpopVerifier {
@@ -373,7 +440,10 @@ async fn a_proof_accepted_by_one_replica_is_a_replay_at_another() {
 
     server.kill();
     let fresh = signed_proof(&key, token, "jti-2");
-    let refusal = b.verify(&fresh, "GET", "/protected", token).await.unwrap_err();
+    let refusal = b
+        .verify(&fresh, "GET", "/protected", token)
+        .await
+        .unwrap_err();
     assert!(
         matches!(refusal, DpopError::ReplayStoreUnavailable(_)),
         "{refusal:?}"

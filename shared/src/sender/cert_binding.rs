@@ -180,12 +180,18 @@ mod tests {
     fn nginx_escaped_pem_gives_the_certificate_thumbprint() {
         let der = certificate("client.example");
         let header = url_encoded(&pem_of(&der));
-        assert!(header.starts_with("-----BEGIN%20CERTIFICATE-----%0D%0A"), "{header}");
+        assert!(
+            header.starts_with("-----BEGIN%20CERTIFICATE-----%0D%0A"),
+            "{header}"
+        );
         let cert = ForwardedCertificate::from_header(&header).unwrap();
         assert_eq!(cert.der(), der);
         // Encoded by a proxy that escapes every character but letters and digits.
         let aggressive = utf8_percent_encode(&pem_of(&der), NON_ALPHANUMERIC).to_string();
-        assert_eq!(ForwardedCertificate::from_header(&aggressive), Ok(cert.clone()));
+        assert_eq!(
+            ForwardedCertificate::from_header(&aggressive),
+            Ok(cert.clone())
+        );
         assert_eq!(cert.x5t_s256(), thumbprint(&der));
         assert!(cert.is_bound_to(&thumbprint(&der)));
         assert!(!cert.is_bound_to(&thumbprint(&certificate("other.example"))));
@@ -231,15 +237,25 @@ mod tests {
         for (value, error) in [
             ("", CertBindingError::Malformed),
             ("   ", CertBindingError::Malformed),
-            ("-----BEGIN%20CERTIFICATE-----%0AAAAA", CertBindingError::Malformed),
+            (
+                "-----BEGIN%20CERTIFICATE-----%0AAAAA",
+                CertBindingError::Malformed,
+            ),
             (&good[..good.len() / 2], CertBindingError::Malformed),
-            ("-----BEGIN%20CERTIFICATE-----%0A%FF%0A-----END%20CERTIFICATE-----", CertBindingError::Malformed),
+            (
+                "-----BEGIN%20CERTIFICATE-----%0A%FF%0A-----END%20CERTIFICATE-----",
+                CertBindingError::Malformed,
+            ),
             (&not_a_cert, CertBindingError::NotACertificate),
             (&trailing, CertBindingError::NotACertificate),
             (&other_label, CertBindingError::Malformed),
             ("Cert=\"unterminated", CertBindingError::Malformed),
         ] {
-            assert_eq!(ForwardedCertificate::from_header(value), Err(error), "{value}");
+            assert_eq!(
+                ForwardedCertificate::from_header(value),
+                Err(error),
+                "{value}"
+            );
         }
         assert_eq!(
             ForwardedCertificate::from_header(&"A".repeat(MAX_FORWARDED_CERT_BYTES + 1)),

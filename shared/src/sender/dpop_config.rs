@@ -49,7 +49,6 @@ pub enum DpopConfigError {
     SymmetricAlgorithm,
 }
 
-
 /// Configures a [`DpopVerifier`]; made by [`DpopVerifier::builder`].
 ///
 /// | setting | default |

@@ -190,7 +190,10 @@ mod tests {
     fn each_error_has_its_status_code_and_challenge() {
         let algs = [Algorithm::ES256, Algorithm::PS256];
         let invalid = DpopError::InvalidProof(ProofDefect::Replayed);
-        assert_eq!((invalid.status(), invalid.code()), (401, "invalid_dpop_proof"));
+        assert_eq!(
+            (invalid.status(), invalid.code()),
+            (401, "invalid_dpop_proof")
+        );
         assert_eq!(
             invalid.challenge(&algs).as_deref(),
             Some(
@@ -214,7 +217,10 @@ mod tests {
     #[test]
     fn algorithms_are_listed_once_and_quotes_cannot_break_out() {
         assert_eq!(
-            dpop_challenge(&[Algorithm::EdDSA, Algorithm::EdDSA, Algorithm::Ed25519], None),
+            dpop_challenge(
+                &[Algorithm::EdDSA, Algorithm::EdDSA, Algorithm::Ed25519],
+                None
+            ),
             r#"DPoP algs="EdDSA Ed25519""#
         );
         assert_eq!(

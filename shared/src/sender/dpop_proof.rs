@@ -318,8 +318,7 @@ impl DpopVerifier {
         &self,
         proof: &'p str,
         request: &Request<'_>,
-    ) -> Result<(crate::jwk::VerifyingKey, String, token::UnverifiedToken<'p>), ProofDefect>
-    {
+    ) -> Result<(crate::jwk::VerifyingKey, String, token::UnverifiedToken<'p>), ProofDefect> {
         // Check 2: one well-formed JWS (three base64url parts of JSON objects, no duplicate
         // members, no `crit`, a registered `alg` that is not `none`), bounded in size.
         let parsed = token::parse(proof, MAX_DPOP_PROOF_BYTES).map_err(defect_of)?;
@@ -355,7 +354,10 @@ impl DpopVerifier {
         // Checks 3 and 7: a `jwk` header holding a public key, and no private member.
         let jwk = header.jwk.ok_or(ProofDefect::MissingKey)?;
         let members = jwk.as_object().ok_or(ProofDefect::UnusableKey)?;
-        if PRIVATE_MEMBERS.iter().any(|name| members.contains_key(*name)) {
+        if PRIVATE_MEMBERS
+            .iter()
+            .any(|name| members.contains_key(*name))
+        {
             return Err(ProofDefect::PrivateKey);
         }
         if KEY_MEMBERS.iter().any(|name| {
@@ -423,9 +425,10 @@ impl DpopVerifier {
         if iat > now.saturating_add(self.leeway_secs) {
             return Err(ProofDefect::IssuedInFuture);
         }
-        if now > iat
-            .saturating_add(self.max_age_secs)
-            .saturating_add(self.leeway_secs)
+        if now
+            > iat
+                .saturating_add(self.max_age_secs)
+                .saturating_add(self.leeway_secs)
         {
             return Err(ProofDefect::Stale);
         }

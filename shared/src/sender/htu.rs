@@ -97,7 +97,11 @@ mod tests {
     fn assert_matches(htu: &str, path_and_query: &str) {
         let claimed = claimed(htu);
         assert!(claimed.is_some(), "{htu}");
-        assert_eq!(claimed, requested(&origin(), path_and_query), "{htu} vs {path_and_query}");
+        assert_eq!(
+            claimed,
+            requested(&origin(), path_and_query),
+            "{htu} vs {path_and_query}"
+        );
     }
 
     #[track_caller]

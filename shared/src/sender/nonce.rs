@@ -168,7 +168,11 @@ mod tests {
         let nonce = a.issue_at(NOW);
         assert_eq!(nonce.len(), NONCE_CHARS);
         assert!(b.check_at(&nonce, NOW));
-        assert!(!DpopNonces::from_secret(b"other secret").unwrap().check_at(&nonce, NOW));
+        assert!(
+            !DpopNonces::from_secret(b"other secret")
+                .unwrap()
+                .check_at(&nonce, NOW)
+        );
         assert!(!DpopNonces::random().unwrap().check_at(&nonce, NOW));
     }
 
@@ -180,10 +184,22 @@ mod tests {
         let nonce = nonces.issue_at(start);
         assert_eq!(nonces.issue_at(start + window - 1), nonce, "one per window");
         assert_ne!(nonces.issue_at(start + window), nonce, "rotated");
-        assert!(nonces.check_at(&nonce, start + 2 * window - 1), "previous window");
-        assert!(!nonces.check_at(&nonce, start + 2 * window), "two windows old");
-        assert!(nonces.check_at(&nonce, start - 1), "a replica a window ahead");
-        assert!(!nonces.check_at(&nonce, start - window - 1), "too far ahead");
+        assert!(
+            nonces.check_at(&nonce, start + 2 * window - 1),
+            "previous window"
+        );
+        assert!(
+            !nonces.check_at(&nonce, start + 2 * window),
+            "two windows old"
+        );
+        assert!(
+            nonces.check_at(&nonce, start - 1),
+            "a replica a window ahead"
+        );
+        assert!(
+            !nonces.check_at(&nonce, start - window - 1),
+            "too far ahead"
+        );
     }
 
     #[test]
@@ -197,7 +213,13 @@ mod tests {
         let mut bytes = URL_SAFE_NO_PAD.decode(&nonce).unwrap();
         bytes[20] ^= 1;
         assert!(!nonces.check_at(&URL_SAFE_NO_PAD.encode(&bytes), NOW));
-        for bad in ["", "x", &nonce[1..], &format!("{nonce}A"), &format!("+{}", &nonce[1..])] {
+        for bad in [
+            "",
+            "x",
+            &nonce[1..],
+            &format!("{nonce}A"),
+            &format!("+{}", &nonce[1..]),
+        ] {
             assert!(!nonces.check_at(bad, NOW), "{bad}");
         }
     }
@@ -210,7 +232,12 @@ mod tests {
         );
         let nonces = DpopNonces::random().unwrap();
         assert!(nonces.clone().with_window(Duration::from_secs(9)).is_err());
-        assert!(nonces.clone().with_window(Duration::from_secs(3601)).is_err());
+        assert!(
+            nonces
+                .clone()
+                .with_window(Duration::from_secs(3601))
+                .is_err()
+        );
         let short = nonces.with_window(Duration::from_secs(10)).unwrap();
         let nonce = short.issue_at(NOW);
         assert!(!short.check_at(&nonce, NOW + 30));

@@ -107,7 +107,11 @@ mod tests {
             ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
             ("http://[::1]:80/", "http://[::1]"),
         ] {
-            assert_eq!(PublicOrigin::parse(given).unwrap().as_str(), origin, "{given}");
+            assert_eq!(
+                PublicOrigin::parse(given).unwrap().as_str(),
+                origin,
+                "{given}"
+            );
         }
     }
 
@@ -117,10 +121,16 @@ mod tests {
             ("api.example.com", PublicOriginError::NotAUrl),
             ("", PublicOriginError::NotAUrl),
             ("ftp://api.example.com", PublicOriginError::Scheme),
-            ("https://u:p@api.example.com", PublicOriginError::Credentials),
+            (
+                "https://u:p@api.example.com",
+                PublicOriginError::Credentials,
+            ),
             ("https://api.example.com/v1", PublicOriginError::NotAnOrigin),
             ("https://api.example.com/?", PublicOriginError::NotAnOrigin),
-            ("https://api.example.com#top", PublicOriginError::NotAnOrigin),
+            (
+                "https://api.example.com#top",
+                PublicOriginError::NotAnOrigin,
+            ),
         ] {
             assert_eq!(PublicOrigin::parse(given), Err(error), "{given}");
         }

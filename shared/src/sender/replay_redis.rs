@@ -176,7 +176,11 @@ impl RedisReplayStore {
         result
     }
 
-    async fn set_if_absent(&self, key: &ReplayKey, ttl: Duration) -> Result<Freshness, ReplayStoreError> {
+    async fn set_if_absent(
+        &self,
+        key: &ReplayKey,
+        ttl: Duration,
+    ) -> Result<Freshness, ReplayStoreError> {
         let mut connection = self.connection.clone();
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let mut command = redis::cmd("SET");

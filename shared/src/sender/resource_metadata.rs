@@ -127,7 +127,10 @@ mod tests {
     fn dpop_algorithms_are_listed_once() {
         let origin = PublicOrigin::parse("https://api.example.com").unwrap();
         let metadata = ProtectedResourceMetadata::new(&origin, ["https://a", "https://b"])
-            .with_dpop(&[Algorithm::EdDSA, Algorithm::Ed25519, Algorithm::EdDSA], true);
+            .with_dpop(
+                &[Algorithm::EdDSA, Algorithm::Ed25519, Algorithm::EdDSA],
+                true,
+            );
         assert_eq!(
             metadata.dpop_signing_alg_values_supported,
             Some(vec!["EdDSA".to_owned(), "Ed25519".to_owned()])

@@ -118,7 +118,10 @@ mod tests {
     #[test]
     fn thumbprints_are_compared_exactly() {
         assert!(thumbprints_match(RFC_7638_THUMBPRINT, RFC_7638_THUMBPRINT));
-        assert!(!thumbprints_match(RFC_7638_THUMBPRINT, &RFC_7638_THUMBPRINT[1..]));
+        assert!(!thumbprints_match(
+            RFC_7638_THUMBPRINT,
+            &RFC_7638_THUMBPRINT[1..]
+        ));
         assert!(!thumbprints_match(RFC_7638_THUMBPRINT, ""));
         assert!(!thumbprints_match(
             RFC_7638_THUMBPRINT,

@@ -82,7 +82,9 @@ mod tests {
     #[test]
     fn the_cert_of_one_element_is_found() {
         assert_eq!(
-            cert_field(r#"By=spiffe://a;Hash=ab12;Cert="-----BEGIN%20X";Subject="CN=x,O=y";URI=spiffe://b"#),
+            cert_field(
+                r#"By=spiffe://a;Hash=ab12;Cert="-----BEGIN%20X";Subject="CN=x,O=y";URI=spiffe://b"#
+            ),
             Ok("-----BEGIN%20X".to_owned())
         );
         assert_eq!(cert_field("Cert=abc"), Ok("abc".to_owned()));
@@ -105,9 +107,22 @@ mod tests {
 
     #[test]
     fn broken_headers_are_refused() {
-        for header in [r#"Cert="abc"#, r#"Cert="a"b""#, "Cert", r#"Cert=a"b"#, "Cert=\"a\\"] {
-            assert_eq!(cert_field(header), Err(CertBindingError::Malformed), "{header}");
+        for header in [
+            r#"Cert="abc"#,
+            r#"Cert="a"b""#,
+            "Cert",
+            r#"Cert=a"b"#,
+            "Cert=\"a\\",
+        ] {
+            assert_eq!(
+                cert_field(header),
+                Err(CertBindingError::Malformed),
+                "{header}"
+            );
         }
-        assert_eq!(cert_field("By=x;Hash=y"), Err(CertBindingError::NoCertificate));
+        assert_eq!(
+            cert_field("By=x;Hash=y"),
+            Err(CertBindingError::NoCertificate)
+        );
     }
 }

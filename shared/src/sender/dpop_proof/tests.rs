@@ -54,7 +54,12 @@ fn claims() -> Value {
 
 /// A proof with this header and these claims, signed by `key` with its algorithm.
 fn sign(key: &TestKey, header: &Value, claims: &Value) -> String {
-    sign_raw(&header.to_string(), &claims.to_string(), &key.encoding, key.alg)
+    sign_raw(
+        &header.to_string(),
+        &claims.to_string(),
+        &key.encoding,
+        key.alg,
+    )
 }
 
 fn good_proof(key: &TestKey) -> String {
@@ -116,7 +121,11 @@ async fn good_proofs_of_every_key_type_are_accepted_with_their_thumbprint() {
     );
     assert!(check(&verifier, &pss).await.is_ok());
     let ed = TestKey::ed25519("ed");
-    let fully_specified = sign(&ed, &json!({"typ":"dpop+jwt","alg":"Ed25519","jwk":ed.jwk}), &claims());
+    let fully_specified = sign(
+        &ed,
+        &json!({"typ":"dpop+jwt","alg":"Ed25519","jwk":ed.jwk}),
+        &claims(),
+    );
     assert!(check(&verifier, &fully_specified).await.is_ok());
 }
 
@@ -155,7 +164,9 @@ async fn a_proof_that_is_not_a_compact_jws_is_refused() {
         assert!(
             matches!(
                 result,
-                Err(DpopError::InvalidProof(ProofDefect::Malformed | ProofDefect::Signature))
+                Err(DpopError::InvalidProof(
+                    ProofDefect::Malformed | ProofDefect::Signature
+                ))
             ),
             "{bad}: {result:?}"
         );
@@ -190,7 +201,13 @@ async fn a_crit_header_is_refused() {
 #[tokio::test]
 async fn typ_must_be_exactly_dpop_jwt() {
     let key = TestKey::p256("k");
-    for typ in [None, Some(json!("JWT")), Some(json!("DPoP+JWT")), Some(json!("application/dpop+jwt")), Some(json!(1))] {
+    for typ in [
+        None,
+        Some(json!("JWT")),
+        Some(json!("DPoP+JWT")),
+        Some(json!("application/dpop+jwt")),
+        Some(json!(1)),
+    ] {
         let mut header = header(&key);
         match &typ {
             Some(value) => header["typ"] = value.clone(),
@@ -214,13 +231,22 @@ async fn none_symmetric_and_unlisted_algorithms_are_refused() {
     none["alg"] = json!("none");
     let unsigned = format!("{}.{}.", b64(none.to_string()), b64(claims().to_string()));
     assert_defect(check(&verifier(), &unsigned).await, ProofDefect::Malformed);
-    let unsigned = format!("{}.{}.c2ln", b64(none.to_string()), b64(claims().to_string()));
+    let unsigned = format!(
+        "{}.{}.c2ln",
+        b64(none.to_string()),
+        b64(claims().to_string())
+    );
     assert_defect(check(&verifier(), &unsigned).await, ProofDefect::Algorithm);
 
     let mut hs = header(&key);
     hs["alg"] = json!("HS256");
     let secret = jsonwebtoken::EncodingKey::from_secret(b"secret");
-    let proof = sign_raw(&hs.to_string(), &claims().to_string(), &secret, Signing::HS256);
+    let proof = sign_raw(
+        &hs.to_string(),
+        &claims().to_string(),
+        &secret,
+        Signing::HS256,
+    );
     assert_defect(check(&verifier(), &proof).await, ProofDefect::Algorithm);
 
     let only_es256 = verifier_with(Arc::new(MemoryReplayStore::new(10)))
@@ -228,7 +254,10 @@ async fn none_symmetric_and_unlisted_algorithms_are_refused() {
         .build()
         .unwrap();
     let ed = TestKey::ed25519("ed");
-    assert_defect(check(&only_es256, &good_proof(&ed)).await, ProofDefect::Algorithm);
+    assert_defect(
+        check(&only_es256, &good_proof(&ed)).await,
+        ProofDefect::Algorithm,
+    );
     assert!(check(&only_es256, &good_proof(&key)).await.is_ok());
 }
 
@@ -300,7 +329,10 @@ async fn weak_or_invalid_keys_are_refused_as_in_key_sets() {
         ("ES256", padded),
         ("ES256", encryption),
         // The Ed25519 identity, a small-order point that verifies forged signatures.
-        ("EdDSA", json!({"kty":"OKP","crv":"Ed25519","x":"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})),
+        (
+            "EdDSA",
+            json!({"kty":"OKP","crv":"Ed25519","x":"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
+        ),
         ("ES256", json!({"kty":"oct","alg":"ES256"})),
         ("ES256", json!("a key")),
     ] {
@@ -329,7 +361,10 @@ async fn a_proof_signed_by_another_key_is_refused() {
     changed["htm"] = json!("POST");
     let payload = b64(changed.to_string());
     parts[1] = &payload;
-    assert_defect(check(&verifier(), &parts.join(".")).await, ProofDefect::Signature);
+    assert_defect(
+        check(&verifier(), &parts.join(".")).await,
+        ProofDefect::Signature,
+    );
 }
 
 // Check 3: required claims.
@@ -399,8 +434,14 @@ async fn htu_must_be_the_request_uri_after_normalisation() {
     let verifier = verifier();
     for (htu, path) in [
         ("HTTPS://API.EXAMPLE.COM:443/protected", "/protected"),
-        ("https://api.example.com/protected?x=1#top", "/protected?page=2"),
-        ("https://api.example.com/%7Ealice/./x/../items", "/~alice/items"),
+        (
+            "https://api.example.com/protected?x=1#top",
+            "/protected?page=2",
+        ),
+        (
+            "https://api.example.com/%7Ealice/./x/../items",
+            "/~alice/items",
+        ),
         ("https://api.example.com/a%2fb", "/a%2Fb"),
     ] {
         let mut claims = claims();
@@ -436,12 +477,20 @@ async fn htu_must_be_the_request_uri_after_normalisation() {
 #[tokio::test]
 async fn iat_must_be_within_the_maximum_age_and_the_leeway() {
     let oldest = NOW - MAX_AGE - LEEWAY;
-    assert!(check_claims_edited(|c| c["iat"] = json!(oldest)).await.is_ok());
+    assert!(
+        check_claims_edited(|c| c["iat"] = json!(oldest))
+            .await
+            .is_ok()
+    );
     assert_defect(
         check_claims_edited(|c| c["iat"] = json!(oldest - 1)).await,
         ProofDefect::Stale,
     );
-    assert!(check_claims_edited(|c| c["iat"] = json!(NOW + LEEWAY)).await.is_ok());
+    assert!(
+        check_claims_edited(|c| c["iat"] = json!(NOW + LEEWAY))
+            .await
+            .is_ok()
+    );
     assert_defect(
         check_claims_edited(|c| c["iat"] = json!(NOW + LEEWAY + 1)).await,
         ProofDefect::IssuedInFuture,
@@ -484,7 +533,9 @@ async fn a_proof_of_another_key_than_the_tokens_is_refused_before_it_is_remember
         bound_to,
     };
     assert_eq!(
-        verifier.verify_at(&proof, &request(Some(&other_jkt)), NOW).await,
+        verifier
+            .verify_at(&proof, &request(Some(&other_jkt)), NOW)
+            .await,
         Err(DpopError::InvalidProof(ProofDefect::KeyBinding))
     );
     // Not remembered: the same proof is accepted with the right binding.
@@ -510,7 +561,11 @@ async fn a_proof_is_accepted_once() {
             .unwrap(),
     )
     .unwrap();
-    assert!(check(&verifier, &sign(&other, &header(&other), &claims)).await.is_ok());
+    assert!(
+        check(&verifier, &sign(&other, &header(&other), &claims))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -555,7 +610,11 @@ async fn a_jti_is_remembered_until_its_proof_could_no_longer_be_accepted() {
     for iat in [NOW, NOW - 50, NOW + 20] {
         let mut claims = claims();
         claims["iat"] = json!(iat);
-        assert!(check(&verifier, &sign(&key, &header(&key), &claims)).await.is_ok());
+        assert!(
+            check(&verifier, &sign(&key, &header(&key), &claims))
+                .await
+                .is_ok()
+        );
     }
     // `iat` + max age + leeway - now, and a second for rounding.
     let expected: Vec<Duration> = [NOW, NOW - 50, NOW + 20]
