@@ -732,3 +732,16 @@ fn the_configuration_is_checked() {
         r#"DPoP algs="ES256 EdDSA", error="invalid_dpop_proof", error_description="DPoP proof is too old""#
     );
 }
+
+#[test]
+fn verification_can_run_on_any_thread() {
+    fn assert_send_sync<T: Send + Sync>(_: &T) {}
+    fn assert_send<T: Send>(_: &T) {}
+    let verifier = verifier();
+    assert_send_sync(&verifier);
+    // Web frameworks run handlers on a multi-threaded runtime: the future must be `Send`.
+    let future = verifier.verify("proof", "GET", "/protected", TOKEN);
+    assert_send(&future);
+    let future = verifier.verify_for_token("proof", "GET", "/protected", TOKEN, "jkt");
+    assert_send(&future);
+}
