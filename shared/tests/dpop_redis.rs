@@ -1,7 +1,8 @@
 //! The Redis replay store against a real `redis-server` on loopback: one server per test,
 //! started on a free port in a temporary directory, killed, frozen and restarted as a test
 //! needs. `redis-server` must be installed (`apt-get install redis-server`; CI installs
-//! it): without it these tests fail, they do not skip.
+//! it), at `/usr/bin/redis-server` or where `REDIS_SERVER` says: without it these tests
+//! fail, they do not skip.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -18,10 +19,17 @@ use aws_lc_rs::digest::{SHA256, digest};
 use serde_json::json;
 use test_keys::{TestKey, b64, now, sign_raw};
 
-const REDIS_SERVER: &str = "/usr/bin/redis-server";
+/// Where `redis-server` is, unless `REDIS_SERVER` names another path.
+fn redis_server() -> PathBuf {
+    std::env::var_os("REDIS_SERVER")
+        .map_or_else(|| PathBuf::from("/usr/bin/redis-server"), PathBuf::from)
+}
 
 /// The bound on one check in these tests.
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// What a loaded machine may add to a bound before the test notices it was kept.
+const SCHEDULING_SLACK: Duration = Duration::from_millis(400);
 
 /// How long a started server may take to answer, and a restarted store to reconnect.
 const READY_WITHIN: Duration = Duration::from_secs(10);
@@ -47,10 +55,12 @@ impl RedisServer {
 
     /// Starts a server on `port`; `None` when it exits at once (the port was taken).
     fn start_on(port: u16) -> Option<Self> {
+        let program = redis_server();
         assert!(
-            std::path::Path::new(REDIS_SERVER).exists(),
-            "{REDIS_SERVER} is missing: the Redis replay store tests need a real Redis \
-             server (apt-get install redis-server)"
+            program.exists(),
+            "{} is missing: the Redis replay store tests need a real Redis server \
+             (apt-get install redis-server, or set REDIS_SERVER to its path)",
+            program.display()
         );
         let dir = std::env::temp_dir().join(format!(
             "api-auth-redis-{}-{port}-{}",
@@ -58,7 +68,7 @@ impl RedisServer {
             fastrand::u64(..)
         ));
         std::fs::create_dir_all(&dir).expect("temporary directory");
-        let child = Command::new(REDIS_SERVER)
+        let child = Command::new(&program)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
@@ -245,10 +255,7 @@ async fn a_dead_server_refuses_within_the_bound_and_a_restarted_one_serves_again
             ),
             "{result:?}"
         );
-        assert!(
-            took < COMMAND_TIMEOUT + Duration::from_millis(250),
-            "{took:?}"
-        );
+        assert!(took < COMMAND_TIMEOUT + SCHEDULING_SLACK, "{took:?}");
     }
 
     let restarted = RedisServer::start_on(server.port).expect("the port is free again");
@@ -282,10 +289,7 @@ async fn a_frozen_server_times_out_and_then_answers_again() {
         took >= COMMAND_TIMEOUT - Duration::from_millis(50),
         "{took:?}"
     );
-    assert!(
-        took < COMMAND_TIMEOUT + Duration::from_millis(250),
-        "{took:?}"
-    );
+    assert!(took < COMMAND_TIMEOUT + SCHEDULING_SLACK, "{took:?}");
     until_fresh(&store, &key("thawed"), MINUTE).await;
 }
 

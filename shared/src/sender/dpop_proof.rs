@@ -21,8 +21,8 @@ use super::thumbprint::{jwk_thumbprint, thumbprints_match};
 use crate::algorithm::{Algorithm, AlgorithmSet};
 use crate::canonical_json::canonical_object;
 use crate::error::TokenError;
-use crate::jwk::{Unusable, parse_jwk};
-use crate::token;
+use crate::jwk::{Unusable, VerifyingKey, parse_jwk};
+use crate::token::{self, UnverifiedToken};
 use crate::token_cache::unix_now;
 
 /// The largest proof accepted, in bytes: room for an RSA-8192 key in the header and an
@@ -276,7 +276,7 @@ impl DpopVerifier {
     /// Every check that needs no store, in the order of RFC 9449 §4.3, the nonce last (so a
     /// client told to use a nonce has nothing else to fix).
     fn check(&self, proof: &str, request: &Request<'_>, now: i64) -> Result<Checked, DpopError> {
-        let (key, jkt, parsed) = self.check_header(proof, request)?;
+        let SignedBy { key, jkt, parsed } = self.check_header(proof, request)?;
 
         // Check 6: the signature verifies with the `jwk` of the header.
         let valid = jsonwebtoken::crypto::verify(
@@ -318,7 +318,7 @@ impl DpopVerifier {
         &self,
         proof: &'p str,
         request: &Request<'_>,
-    ) -> Result<(crate::jwk::VerifyingKey, String, token::UnverifiedToken<'p>), ProofDefect> {
+    ) -> Result<SignedBy<'p>, ProofDefect> {
         // Check 2: one well-formed JWS (three base64url parts of JSON objects, no duplicate
         // members, no `crit`, a registered `alg` that is not `none`), bounded in size.
         let parsed = token::parse(proof, MAX_DPOP_PROOF_BYTES).map_err(defect_of)?;
@@ -386,7 +386,7 @@ impl DpopVerifier {
         {
             return Err(ProofDefect::KeyBinding);
         }
-        Ok((key, jkt, parsed))
+        Ok(SignedBy { key, jkt, parsed })
     }
 
     /// Checks 3, 8, 9, 11 and 12 of RFC 9449 §4.3: the claims.
@@ -442,6 +442,14 @@ impl DpopVerifier {
         }
         Ok(Checked { jkt, jti, iat })
     }
+}
+
+/// A proof whose header passed, with the key it claims to be signed by.
+struct SignedBy<'p> {
+    key: VerifyingKey,
+    /// The key's RFC 7638 thumbprint.
+    jkt: String,
+    parsed: UnverifiedToken<'p>,
 }
 
 /// What the stateless checks leave for the replay check.

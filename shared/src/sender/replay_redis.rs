@@ -89,7 +89,7 @@ pub enum RedisStoreError {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// // A server that is down only delays the first connection: proofs get `503` meanwhile.
+/// // A server that is down is no error here: proofs get `503` until it answers.
 /// let store = RedisReplayStore::connect("redis://:password@redis.internal:6379/0").await?;
 /// let verifier = DpopVerifier::builder(
 ///     PublicOrigin::parse("https://api.example.com")?,
@@ -147,14 +147,8 @@ impl RedisReplayStore {
             reachable: AtomicBool::new(true),
         };
         // Connect now, so that a misconfigured or unreachable server shows in the logs at
-        // start-up rather than with the first proof.
-        if let Err(error) = store.ping().await {
-            tracing::warn!(
-                store = %store.shown,
-                %error,
-                "DPoP replay store unreachable: DPoP proofs are refused until it answers"
-            );
-        }
+        // start-up rather than with the first proof (`note` logs it).
+        let _ = store.ping().await;
         Ok(store)
     }
 
@@ -217,7 +211,7 @@ impl RedisReplayStore {
                 Some(error) => tracing::warn!(
                     store = %self.shown,
                     %error,
-                    "DPoP replay store unavailable: DPoP proofs are refused until it answers"
+                    "DPoP replay store unreachable: DPoP proofs are refused until it answers"
                 ),
                 None => tracing::info!(store = %self.shown, "DPoP replay store reachable again"),
             }
