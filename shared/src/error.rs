@@ -249,7 +249,7 @@ fn capitalise(text: &str) -> String {
 }
 
 /// Keeps only the characters RFC 6750 §3 allows inside `error_description`.
-fn quoted_string_safe(text: &str) -> String {
+pub(crate) fn quoted_string_safe(text: &str) -> String {
     text.chars()
         .filter(|c| matches!(*c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
         .collect()

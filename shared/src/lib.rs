@@ -76,6 +76,7 @@
 //! |---|---|
 //! | `tower` | [`AuthLayer`] and [`AuthService`] |
 //! | `dev-issuer` | [`DevIssuer`]: an in-process issuer that mints tokens, for development and tests |
+//! | `redis` | [`RedisReplayStore`]: a DPoP replay store shared by a fleet, on Redis or Valkey |
 //!
 //! # What the library does not do
 //!
@@ -113,6 +114,7 @@ mod policy;
 mod redacted_url;
 mod reply;
 mod request;
+mod sender;
 mod shared_secret;
 mod token;
 mod token_cache;
@@ -143,6 +145,17 @@ pub use policy::{
 };
 pub use reply::Reply;
 pub use request::{HttpRequestHead, RepeatedHeader, RequestHead};
+pub use sender::{
+    CertBindingError, DPOP_MAX_AGE_RANGE, DPOP_NONCE_WINDOW_RANGE, DpopConfigError, DpopError,
+    DpopNonces, DpopVerifier, DpopVerifierBuilder, ForwardedCertificate, Freshness,
+    MAX_DPOP_JTI_BYTES, MAX_DPOP_PROOF_BYTES, MAX_FORWARDED_CERT_BYTES, MemoryReplayStore,
+    PROTECTED_RESOURCE_METADATA_PATH, ProofDefect, ProofOutcome, ProtectedResourceMetadata,
+    PublicOrigin, PublicOriginError, REPLAY_STORE_RETRY_AFTER_SECS, ReplayFuture, ReplayKey,
+    ReplayStore, ReplayStoreError, dpop_challenge, jwk_thumbprint, resource_metadata_parameter,
+    resource_metadata_url, thumbprints_match,
+};
+#[cfg(feature = "redis")]
+pub use sender::{RedisReplayOptions, RedisReplayStore, RedisStoreError};
 pub use shared_secret::SharedSecret;
 pub use token_source::TokenSource;
 

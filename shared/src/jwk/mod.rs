@@ -246,15 +246,12 @@ pub fn parse_jwks(document: &[u8], max_keys: usize) -> Result<KeySet, JwksError>
     let entries = doc.keys.len();
     let mut set = KeySet::default();
     let mut skipped = Skipped::default();
-    for (index, raw) in doc.keys.into_iter().enumerate() {
+    for (index, raw) in doc.keys.iter().enumerate() {
         if set.keys.len() >= max_keys {
             skipped.add(Unusable::OverLimit, entries.saturating_sub(index));
             break;
         }
-        let parsed = serde_json::from_value::<RawJwk>(raw)
-            .map_err(|_| Unusable::NotAJwk)
-            .and_then(|jwk| parse_key(&jwk));
-        match parsed {
+        match parse_jwk(raw) {
             Ok(key) if key.kid.as_deref().is_some_and(|kid| set.contains_kid(kid)) => {
                 skipped.add(Unusable::DuplicateKid, 1);
             }
@@ -275,6 +272,14 @@ pub fn parse_jwks(document: &[u8], max_keys: usize) -> Result<KeySet, JwksError>
         return Err(JwksError::NoUsableKey);
     }
     Ok(set)
+}
+
+/// Reads one JWK into a verifying key, with every check a key set entry gets. A DPoP proof's
+/// `jwk` header (RFC 9449 §4.3) goes through here too, so it is held to the same standard.
+pub(crate) fn parse_jwk(raw: &Value) -> Result<VerifyingKey, Unusable> {
+    RawJwk::deserialize(raw)
+        .map_err(|_| Unusable::NotAJwk)
+        .and_then(|jwk| parse_key(&jwk))
 }
 
 fn b64(field: &Option<String>) -> Result<Vec<u8>, Unusable> {
