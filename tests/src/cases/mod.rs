@@ -59,7 +59,10 @@ macro_rules! group {
 
 mod api_keys;
 mod attacks;
+mod certificate_binding;
 mod dev_mode;
+mod dpop;
+mod dpop_replay;
 mod gates;
 mod gateway_assertions;
 mod gateway_interop;
@@ -67,6 +70,7 @@ mod hostile_key_sets;
 mod interop;
 mod key_set;
 mod operations;
+mod resource_metadata;
 mod routes;
 mod several_issuers;
 mod startup;
@@ -89,4 +93,8 @@ pub(crate) const GROUPS: &[Group] = &[
     group!(interop),
     group!(gateway_assertions),
     group!(gateway_interop),
+    group!(dpop),
+    group!(dpop_replay),
+    group!(certificate_binding),
+    group!(resource_metadata),
 ];
