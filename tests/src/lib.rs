@@ -18,6 +18,7 @@
 
 mod cases;
 pub mod challenge;
+pub mod dpop_client;
 pub mod dpop_proof;
 pub mod interop;
 pub mod keys;

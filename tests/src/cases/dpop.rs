@@ -629,6 +629,9 @@ async fn server_nonce_is_required_when_configured(bin: &str) {
     }
 }
 
+/// Environment variables of a sample.
+type Env = Vec<(&'static str, &'static str)>;
+
 /// Contract ("Process", "Sender-constrained tokens", "Protected resource metadata"): DPoP
 /// configuration that is missing or out of range stops start-up naming the variable, while
 /// the same base configuration starts.
@@ -645,7 +648,8 @@ async fn dpop_configuration_errors_stop_startup(bin: &str) {
         env.extend_from_slice(extra);
         env
     };
-    let cases: Vec<(Vec<(&str, &str)>, Vec<&str>)> = vec![
+    // Each configuration, and the variables of which its error must name one.
+    let cases: Vec<(Env, Vec<&str>)> = vec![
         (vec![ISSUER, ALLOWED], vec!["AUTH_PUBLIC_URL"]),
         (
             vec![ISSUER, ("AUTH_DPOP", "required")],

@@ -62,6 +62,7 @@ mod attacks;
 mod certificate_binding;
 mod dev_mode;
 mod dpop;
+mod dpop_interop;
 mod dpop_replay;
 mod gates;
 mod gateway_assertions;
@@ -95,6 +96,7 @@ pub(crate) const GROUPS: &[Group] = &[
     group!(gateway_interop),
     group!(dpop),
     group!(dpop_replay),
+    group!(dpop_interop),
     group!(certificate_binding),
     group!(resource_metadata),
 ];
