@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
 
 /// The server binary, found on the `PATH` (`/usr/bin/redis-server` on Debian).
 const BINARY: &str = "redis-server";
@@ -29,8 +30,9 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const PORT_ATTEMPTS: usize = 5;
 /// How many times a restart tries to bind the same port again.
 const RESTART_ATTEMPTS: usize = 20;
-/// One command's answer must come within this.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// One command's answer must come within this: a server that is starting answers at once,
+/// and anything else on the port (which may accept and never answer) is not it.
+const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Why a start did not give a server.
 enum StartError {
@@ -53,8 +55,11 @@ fn lock(text: &Mutex<String>) -> std::sync::MutexGuard<'_, String> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Appends every line `from` yields to `into`, in the background.
-fn collect(from: impl tokio::io::AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) {
+/// Appends every line `from` yields to `into`, in the background, until it closes.
+fn collect(
+    from: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    into: Arc<Mutex<String>>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut lines = BufReader::new(from).lines();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -62,7 +67,7 @@ fn collect(from: impl tokio::io::AsyncRead + Unpin + Send + 'static, into: Arc<M
             text.push_str(&line);
             text.push('\n');
         }
-    });
+    })
 }
 
 /// A port that was free a moment ago. Another process may take it before the server binds
@@ -239,23 +244,26 @@ impl RedisServer {
                 }
                 _ => StartError::Other(format!("cannot run {BINARY}: {e}: {INSTALL_HINT}")),
             })?;
-        if let Some(stdout) = child.stdout.take() {
-            collect(stdout, Arc::clone(&output));
-        }
-        if let Some(stderr) = child.stderr.take() {
-            collect(stderr, Arc::clone(&output));
-        }
+        let readers = [
+            child
+                .stdout
+                .take()
+                .map(|out| collect(out, Arc::clone(&output))),
+            child
+                .stderr
+                .take()
+                .map(|err| collect(err, Arc::clone(&output))),
+        ];
         let pid = child.id().unwrap_or_default();
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            if answers_as(self.port, pid).await {
-                self.child = Some(child);
-                self.output = output;
-                return Ok(());
-            }
+            // Exited (its port taken, say) is checked first: another process on the port
+            // may accept the probe and never answer.
             if let Ok(Some(status)) = child.try_wait() {
-                // Give the output readers a moment to drain what the process printed.
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // Its pipes close with it: read what it printed to the end.
+                for reader in readers.into_iter().flatten() {
+                    let _ = tokio::time::timeout(COMMAND_TIMEOUT, reader).await;
+                }
                 let log = lock(&output).clone();
                 return Err(if log.contains("Address already in use") {
                     StartError::PortTaken(log)
@@ -265,6 +273,11 @@ impl RedisServer {
                         self.port
                     ))
                 });
+            }
+            if answers_as(self.port, pid).await {
+                self.child = Some(child);
+                self.output = output;
+                return Ok(());
             }
             if Instant::now() >= deadline {
                 let _ = child.kill().await;
