@@ -195,8 +195,9 @@ impl RedisServer {
         while TcpStream::connect(address(self.port)).await.is_ok() {
             assert!(
                 Instant::now() < deadline,
-                "redis-server on port {} still accepts connections {STOP_TIMEOUT:?} after it was killed",
-                self.port
+                "redis-server on port {} still accepts connections {STOP_TIMEOUT:?} after it was killed; its log:\n{}",
+                self.port,
+                self.log()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

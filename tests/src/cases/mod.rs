@@ -64,6 +64,7 @@ mod dev_mode;
 mod dpop;
 mod dpop_interop;
 mod dpop_replay;
+mod dpop_settings;
 mod gates;
 mod gateway_assertions;
 mod gateway_interop;
@@ -95,6 +96,7 @@ pub(crate) const GROUPS: &[Group] = &[
     group!(gateway_assertions),
     group!(gateway_interop),
     group!(dpop),
+    group!(dpop_settings),
     group!(dpop_replay),
     group!(dpop_interop),
     group!(certificate_binding),
