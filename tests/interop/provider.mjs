@@ -15,6 +15,9 @@
 //   short-lived           RS256 access tokens that expire after 4 seconds
 // Resources (RFC 8707 resource indicators; access tokens are JWTs with `aud` = resource):
 //   https://api.example.test, https://other.example.test
+// DPoP (RFC 9449): a token request carrying a `DPoP` proof gets a DPoP-bound access token
+// (`token_type` `DPoP`, `cnf.jkt` the thumbprint of the proof's key); without one, a bearer
+// token as before.
 
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -66,6 +69,7 @@ function provider(issuer, keys) {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      dPoP: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => undefined,

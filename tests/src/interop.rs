@@ -1,6 +1,7 @@
 //! The tools of the interoperability cases, written by others: a certified OpenID provider
-//! (`oidc-provider`, Node.js) issuing real access tokens, and PyJWT minting and verifying
-//! tokens with RSA, EC and Ed25519 keys.
+//! (`oidc-provider`, Node.js) issuing real access tokens (DPoP-bound ones too), and PyJWT
+//! minting and verifying tokens with RSA, EC and Ed25519 keys. The `dpop` client that goes
+//! with the provider: [`crate::dpop_client`].
 //!
 //! Their dependencies live in `tests/interop/` and are installed by `scripts/interop-deps`
 //! (`npm ci`, and a Python virtual environment), which the first interoperability case of a
@@ -236,10 +237,35 @@ impl Provider {
 
     /// An access token from the token endpoint: client credentials grant for `resource`.
     pub async fn token(&self, client_id: &str, resource: &str) -> String {
-        let response = client()
-            .post(format!("{}/token", self.issuer))
+        let body = self.token_response(client_id, resource, None).await;
+        body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access_token in {body}"))
+            .to_owned()
+    }
+
+    /// The token endpoint's URL, the `htu` of a DPoP proof for a token request.
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/token", self.issuer)
+    }
+
+    /// The token endpoint's JSON answer to a client credentials grant for `resource`, with
+    /// `dpop_proof` in a `DPoP` header when given (RFC 9449 §5: the token is then bound to
+    /// the proof's key).
+    pub async fn token_response(
+        &self,
+        client_id: &str,
+        resource: &str,
+        dpop_proof: Option<&str>,
+    ) -> Value {
+        let mut request = client()
+            .post(self.token_endpoint())
             .basic_auth(client_id, Some(CLIENT_SECRET))
-            .header("content-type", "application/x-www-form-urlencoded")
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(proof) = dpop_proof {
+            request = request.header("dpop", proof);
+        }
+        let response = request
             .body(
                 url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("grant_type", "client_credentials")
@@ -254,10 +280,7 @@ impl Provider {
         let text = response.text().await.expect("token endpoint body");
         let body: Value = serde_json::from_str(&text).expect("token endpoint JSON");
         assert!(status.is_success(), "token endpoint: {status} {body}");
-        body["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no access_token in {body}"))
-            .to_owned()
+        body
     }
 }
 

@@ -17,9 +17,13 @@
 #![deny(dead_code)]
 
 mod cases;
+pub mod challenge;
+pub mod dpop_client;
+pub mod dpop_proof;
 pub mod interop;
 pub mod keys;
 mod raw;
+pub mod redis;
 mod runner;
 pub mod sample;
 pub mod vendors;

@@ -59,7 +59,12 @@ macro_rules! group {
 
 mod api_keys;
 mod attacks;
+mod certificate_binding;
 mod dev_mode;
+mod dpop;
+mod dpop_interop;
+mod dpop_replay;
+mod dpop_settings;
 mod gates;
 mod gateway_assertions;
 mod gateway_interop;
@@ -67,6 +72,7 @@ mod hostile_key_sets;
 mod interop;
 mod key_set;
 mod operations;
+mod resource_metadata;
 mod routes;
 mod several_issuers;
 mod startup;
@@ -89,4 +95,10 @@ pub(crate) const GROUPS: &[Group] = &[
     group!(interop),
     group!(gateway_assertions),
     group!(gateway_interop),
+    group!(dpop),
+    group!(dpop_settings),
+    group!(dpop_replay),
+    group!(dpop_interop),
+    group!(certificate_binding),
+    group!(resource_metadata),
 ];

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::challenge::{Challenge, challenges};
 use crate::idp::{Idp, jwks_of};
 use crate::keys::{keys, now};
 use crate::sample::{Resp, Sample};
@@ -175,4 +176,91 @@ where
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// `AUTH_PUBLIC_URL` of the sender-constrained cases: the origin clients use, which the
+/// samples never see in a request (they listen on loopback behind an imagined gateway).
+pub(super) const PUBLIC_URL: &str = "https://api.example.test";
+
+/// The protected resource metadata URL of [`PUBLIC_URL`] (RFC 9728 §3.1).
+pub(super) const RESOURCE_METADATA_URL: &str =
+    "https://api.example.test/.well-known/oauth-protected-resource";
+
+/// The `htu` of `path` under [`PUBLIC_URL`] (RFC 9449 §4.2).
+pub(super) fn public_url(path: &str) -> String {
+    format!("{PUBLIC_URL}{path}")
+}
+
+/// The challenge of `scheme` among every `WWW-Authenticate` field of `resp`, if any.
+pub(super) fn challenge_of(resp: &Resp, scheme: &str) -> Option<Challenge> {
+    challenges(&resp.headers)
+        .into_iter()
+        .find(|challenge| challenge.is(scheme))
+}
+
+/// A refusal of the credential a client sent with `scheme` (`DPoP` or `Bearer`): `status`,
+/// the body's `error`, and the challenge of that scheme carrying the same `error` (the
+/// contract: "the challenge of the scheme the client used carries the error").
+#[track_caller]
+pub(super) fn assert_refused_as(resp: &Resp, status: u16, scheme: &str, error: &str, what: &str) {
+    assert_eq!(resp.status, status, "{what}: {}", resp.text);
+    assert_eq!(resp.error(), error, "{what}: {}", resp.text);
+    assert!(
+        resp.json["error_description"].is_string(),
+        "{what}: {}",
+        resp.text
+    );
+    let challenge = challenge_of(resp, scheme).unwrap_or_else(|| {
+        panic!(
+            "{what}: no {scheme} challenge in {:?}",
+            resp.headers.get_all("www-authenticate")
+        )
+    });
+    assert_eq!(
+        challenge.param("error"),
+        Some(error),
+        "{what}: {challenge:?}"
+    );
+    assert!(
+        !resp.text.contains("Access granted"),
+        "{what}: the handler ran"
+    );
+}
+
+/// The `algs` of `resp`'s `DPoP` challenge (RFC 9449 §7.1: the space-delimited JWS
+/// algorithms the resource server accepts in proofs).
+#[track_caller]
+pub(super) fn dpop_algs(resp: &Resp, what: &str) -> Vec<String> {
+    let challenge = challenge_of(resp, "DPoP").unwrap_or_else(|| {
+        panic!(
+            "{what}: no DPoP challenge in {:?}",
+            resp.headers.get_all("www-authenticate")
+        )
+    });
+    let algs = challenge
+        .param("algs")
+        .unwrap_or_else(|| panic!("{what}: no algs in {challenge:?}"));
+    algs.split(' ').map(str::to_owned).collect()
+}
+
+/// A proof refused with `error` (`invalid_dpop_proof`, or `invalid_token` for the token
+/// itself): `401` with a `DPoP` challenge carrying that error and the accepted algorithms
+/// (RFC 9449 §7.1), which are asymmetric.
+#[track_caller]
+pub(super) fn assert_dpop_refused(resp: &Resp, error: &str, what: &str) {
+    assert_refused_as(resp, 401, "DPoP", error, what);
+    let algs = dpop_algs(resp, what);
+    assert!(
+        !algs.is_empty()
+            && algs
+                .iter()
+                .all(|alg| !alg.starts_with("HS") && alg != "none"),
+        "{what}: algs {algs:?}"
+    );
+}
+
+/// A proof refused as invalid (RFC 9449 §4.3).
+#[track_caller]
+pub(super) fn assert_invalid_proof(resp: &Resp, what: &str) {
+    assert_dpop_refused(resp, "invalid_dpop_proof", what);
 }
