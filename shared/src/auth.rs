@@ -20,6 +20,7 @@ use crate::https::{forwarded_https, redirect_target};
 use crate::key_store::{KeySetStatus, KeyStore};
 use crate::metrics;
 use crate::request::RequestHead;
+use crate::sender::{ProtectedResourceMetadata, Scheme, SenderConstraints, unchecked_binding};
 use crate::shared_secret::SharedSecret;
 use crate::token::{self, ClaimRules};
 use crate::token_cache::{CachedToken, TokenCache, unix_now};
@@ -49,6 +50,10 @@ pub(crate) struct Settings {
     pub(crate) force_https: bool,
     pub(crate) ungated_paths: Vec<String>,
     pub(crate) token_metrics: metrics::TokenMetrics,
+    /// DPoP and certificate binding, with the challenges that name them.
+    pub(crate) sender: Option<SenderConstraints>,
+    /// The protected resource metadata, when a public origin is configured.
+    pub(crate) resource_metadata: Option<ProtectedResourceMetadata>,
     /// Set once [`Auth::is_ready`] first holds; it then holds for good.
     pub(crate) became_ready: AtomicBool,
 }
@@ -197,12 +202,80 @@ impl Auth {
 
     /// Verifies the request's token (see [`Auth::token`]) and returns its claims. Refusals
     /// are logged (never with the token).
+    ///
+    /// With DPoP or certificate binding configured, a bound token must satisfy its binding
+    /// for this request (a `DPoP` proof, the forwarded certificate), and refusals carry the
+    /// challenges of every accepted scheme ([`AuthError::Challenged`]).
     pub async fn authenticate(&self, request: &impl RequestHead) -> Result<Claims, AuthError> {
-        let result = match self.token(request) {
-            Ok(token) => self.verify(token).await,
-            Err(e) => Err(e),
+        let result = match &self.inner.sender {
+            None => match self.token(request) {
+                Ok(token) => self.verify(token).await,
+                Err(e) => Err(e),
+            },
+            Some(sender) => {
+                let mut scheme = Scheme::Bearer;
+                self.authenticate_constrained(request, sender, &mut scheme)
+                    .await
+                    .map_err(|error| sender.challenged(error, scheme))
+            }
         };
         log_refusal(request.path(), result)
+    }
+
+    /// [`Auth::authenticate`] with sender constraints; `scheme` is set as soon as it is known,
+    /// for the challenge of a refusal.
+    async fn authenticate_constrained(
+        &self,
+        request: &impl RequestHead,
+        sender: &SenderConstraints,
+        scheme: &mut Scheme,
+    ) -> Result<Claims, AuthError> {
+        let token = match self.dpop_token(request, sender)? {
+            Some(token) => {
+                *scheme = Scheme::Dpop;
+                token
+            }
+            None => self.token(request)?,
+        };
+        let claims = self.verify_signed(token).await?;
+        sender
+            .check(request, token, *scheme, claims.confirmation())
+            .await?;
+        Ok(claims.presented_with(*scheme))
+    }
+
+    /// The token of `Authorization: DPoP <token>` (RFC 9449 §7.1), when DPoP is accepted and
+    /// the request uses that scheme.
+    fn dpop_token<'r>(
+        &self,
+        request: &'r impl RequestHead,
+        sender: &SenderConstraints,
+    ) -> Result<Option<&'r str>, AuthError> {
+        if !sender.accepts_dpop() {
+            return Ok(None);
+        }
+        let value = request
+            .single_header("authorization")
+            .map_err(|_| AuthError::MalformedAuthorization("more than one Authorization header"))?;
+        // Anything that is not readable text is for the bearer rules to refuse.
+        let Some(value) = value.and_then(|value| std::str::from_utf8(value).ok()) else {
+            return Ok(None);
+        };
+        let value = value.trim_matches([' ', '\t']);
+        let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("dpop") {
+            return Ok(None);
+        }
+        let token = rest.trim_matches([' ', '\t']);
+        if token.is_empty() {
+            return Err(AuthError::MalformedAuthorization("empty DPoP token"));
+        }
+        if token.bytes().any(|b| b == b' ' || b == b'\t') {
+            return Err(AuthError::MalformedAuthorization(
+                "DPoP token contains blanks",
+            ));
+        }
+        Ok(Some(token))
     }
 
     /// Verifies a compact JWS token: every rule of RFC 7515, 7519 and 8725 this crate
@@ -223,7 +296,17 @@ impl Auth {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// A sender-constrained token (`cnf`, RFC 7800) is refused here: its binding can only be
+    /// checked against a request ([`Auth::authenticate`]).
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let claims = self.verify_signed(token).await?;
+        unchecked_binding(claims.confirmation())?;
+        Ok(claims)
+    }
+
+    /// [`Auth::verify`] without the refusal of bound tokens.
+    async fn verify_signed(&self, token: &str) -> Result<Claims, AuthError> {
         let started = Instant::now();
         let result = self.verify_timed(token).await;
         self.inner.token_metrics.verify_duration(started.elapsed());
@@ -363,7 +446,7 @@ impl Auth {
                 "request refused: insufficient_scope"
             );
             metrics::refusal("insufficient_scope");
-            Err(AuthError::InsufficientScope(role))
+            Err(self.challenged(AuthError::InsufficientScope(role), claims.scheme()))
         }
     }
 
@@ -401,8 +484,24 @@ impl Auth {
                 "request refused: claims of an unexpected shape"
             );
             metrics::refusal(error.code());
-            error
+            self.challenged(error, claims.scheme())
         })
+    }
+
+    /// The protected resource metadata (RFC 9728) to serve at
+    /// [`PROTECTED_RESOURCE_METADATA_PATH`](crate::PROTECTED_RESOURCE_METADATA_PATH), when a
+    /// [public origin](crate::AuthBuilder::public_origin) is configured.
+    pub fn resource_metadata(&self) -> Option<&ProtectedResourceMetadata> {
+        self.inner.resource_metadata.as_ref()
+    }
+
+    /// `error` with this service's full challenges, when it has sender constraints or a
+    /// public origin; else `error` as it is.
+    fn challenged(&self, error: AuthError, scheme: Scheme) -> AuthError {
+        match &self.inner.sender {
+            Some(sender) => sender.challenged(error, scheme),
+            None => error,
+        }
     }
 
     /// The owner of the request's `X-API-Key`.

@@ -143,6 +143,22 @@ pub enum BuildError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// DPoP together with a token source other than `Authorization`: a DPoP-bound token
+    /// travels as `Authorization: DPoP` (RFC 9449 §7.1).
+    #[error("DPoP needs the token in the Authorization header, not in another token source")]
+    DpopWithTokenSource,
+    /// A public origin that differs from the one the DPoP verifier checks `htu` against.
+    #[error("the public origin differs from the DPoP verifier's")]
+    PublicOriginMismatch,
+    /// A certificate header name that no request could carry.
+    #[error("certificate header name {0:?} is not a header name")]
+    InvalidCertificateHeader(String),
+    /// A forwarded client certificate without a shared secret: anyone who reaches the
+    /// service directly could forward any certificate (RFC 8705 §3 trusts the TLS peer).
+    #[error(
+        "a forwarded client certificate is trusted only behind a gateway that proves itself with a shared secret"
+    )]
+    CertificateHeaderWithoutSharedSecret,
     /// A gateway issuer together with another issuer or keys without an issuer: the token
     /// is read only where the gateway puts it.
     #[error("the {gateway} issuer must be the only issuer")]

@@ -16,6 +16,7 @@ use crate::jwk::{JwksError, KeySet, parse_jwks};
 use crate::key_store::{KeyStore, Location, RemovedKeysHook, SharedRemovedKeysHook};
 use crate::policy::KeySetPolicy;
 use crate::redacted_url::Redacted;
+use crate::sender::{DpopMode, DpopVerifier, PublicOrigin, SenderOptions};
 use crate::shared_secret::SharedSecret;
 use crate::token::ClaimRules;
 use crate::token_cache::TokenCache;
@@ -85,6 +86,9 @@ pub struct AuthBuilder {
     token_cache_size: usize,
     max_token_bytes: usize,
     token_source: Option<TokenSource>,
+    public_origin: Option<PublicOrigin>,
+    dpop: Option<(DpopVerifier, DpopMode)>,
+    certificate_header: Option<String>,
 }
 
 impl Default for AuthBuilder {
@@ -106,6 +110,9 @@ impl Default for AuthBuilder {
             token_cache_size: 10_000,
             max_token_bytes: 8 * 1024,
             token_source: None,
+            public_origin: None,
+            dpop: None,
+            certificate_header: None,
         }
     }
 }
@@ -131,6 +138,12 @@ impl std::fmt::Debug for AuthBuilder {
             .field("force_https", &self.force_https)
             .field("key_set_policy", &self.key_set_policy)
             .field("token_source", &self.token_source)
+            .field("public_origin", &self.public_origin)
+            .field(
+                "dpop",
+                &self.dpop.as_ref().map(|(verifier, mode)| (verifier, mode)),
+            )
+            .field("certificate_header", &self.certificate_header)
             .finish_non_exhaustive()
     }
 }
@@ -277,12 +290,38 @@ impl AuthBuilder {
         self
     }
 
+    /// The origin clients reach this API at (`https://api.example.com`): the `resource` of
+    /// its protected resource metadata ([`Auth::resource_metadata`], RFC 9728), named in the
+    /// `resource_metadata` parameter of every challenge (§5.1).
+    pub fn public_origin(mut self, origin: PublicOrigin) -> Self {
+        self.public_origin = Some(origin);
+        self
+    }
+
+    /// Accepts DPoP-bound tokens (RFC 9449): a token with `cnf.jkt` is accepted only as
+    /// `Authorization: DPoP` with a proof `verifier` accepts; with [`DpopMode::Required`],
+    /// nothing else is. Without this option, a DPoP-bound token is refused.
+    pub fn dpop(mut self, verifier: DpopVerifier, mode: DpopMode) -> Self {
+        self.dpop = Some((verifier, mode));
+        self
+    }
+
+    /// Accepts certificate-bound tokens (RFC 8705): a token with `cnf["x5t#S256"]` is
+    /// accepted only when the client certificate the gateway forwards in header `name` (as
+    /// [`ForwardedCertificate::from_header`] reads it) has that thumbprint. Needs a
+    /// [`shared_secret`](Self::shared_secret), so that only the gateway can set the header.
+    /// Without this option, a certificate-bound token is refused.
+    pub fn certificate_header(mut self, name: &str) -> Self {
+        self.certificate_header = Some(name.to_owned());
+        self
+    }
+
     /// Checks the configuration and builds the verifier. Remote key sets start fetching at
     /// once, in the background, so this must run inside a Tokio runtime when any issuer's
     /// keys are remote. A `metrics` recorder must be installed before this call: the
     /// per-token metrics are bound here to the recorder installed now (see
     /// [`crate::metrics`]).
-    pub fn build(self) -> Result<Auth, BuildError> {
+    pub fn build(mut self) -> Result<Auth, BuildError> {
         if self.leeway > MAX_LEEWAY {
             return Err(BuildError::LeewayTooLarge);
         }
@@ -295,7 +334,8 @@ impl AuthBuilder {
             Some(secret) => Some(DecodingKey::from_secret(secret)),
             None => None,
         };
-        let gateway = self.gateway()?;
+        let gateway_profile = self.gateway()?;
+        let gateway = gateway_profile.as_ref();
         let algorithms = match gateway {
             Some(gateway) => [gateway.algorithm].into_iter().collect(),
             None => algorithm_set(self.algorithms.as_deref(), hs256.is_some())?,
@@ -305,6 +345,19 @@ impl AuthBuilder {
             .as_deref()
             .map(AllowedHosts::parse)
             .transpose()?;
+        let (sender, resource_metadata) = SenderOptions {
+            public_origin: self.public_origin.take(),
+            dpop: self.dpop.take(),
+            certificate_header: self.certificate_header.take(),
+            shared_secret: self.shared_secret.is_some(),
+            custom_token_source: self.token_source.is_some(),
+        }
+        .build(
+            self.issuers
+                .iter()
+                .map(|issuer| issuer.iss().to_owned())
+                .collect(),
+        )?;
         let cache = (self.token_cache_size > 0)
             .then(|| Arc::new(TokenCache::new(self.token_cache_size, leeway_secs)));
         let sources = self.key_sources()?;
@@ -354,13 +407,15 @@ impl AuthBuilder {
             force_https: self.force_https,
             ungated_paths: self.ungated_paths,
             token_metrics: crate::metrics::TokenMetrics::resolve(),
+            sender,
+            resource_metadata,
             became_ready: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
     /// The gateway issuer's profile, when the issuer is a gateway's, checked against the
     /// other options.
-    fn gateway(&self) -> Result<Option<&GatewayProfile>, BuildError> {
+    fn gateway(&self) -> Result<Option<GatewayProfile>, BuildError> {
         let Some(gateway) = self.issuers.iter().find_map(Issuer::gateway) else {
             return Ok(None);
         };
@@ -370,9 +425,10 @@ impl AuthBuilder {
             audience: self.audience.is_some(),
             hs256_secret: self.hs256_secret.is_some(),
             token_source: self.token_source.is_some(),
+            sender_constraints: self.dpop.is_some() || self.certificate_header.is_some(),
             algorithms: self.algorithms.as_deref(),
         })?;
-        Ok(Some(gateway))
+        Ok(Some(gateway.clone()))
     }
 
     /// Every configured key source with its issuer.

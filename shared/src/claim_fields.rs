@@ -1,5 +1,6 @@
 //! The claims the checks and the typed views need, read once from a token's canonical claims
-//! text into one compact block: the registered claims of RFC 7519 §4.1, `roles` and `scope`.
+//! text into one compact block: the registered claims of RFC 7519 §4.1, `roles`, `scope` and
+//! the confirmation `cnf` ([`crate::confirmation`]).
 //!
 //! Read by a visitor that skips every other claim without building it, and kept as one
 //! buffer of the strings (unescaped, so that they can be lent as `&str`) and one of their
@@ -9,6 +10,8 @@ use std::fmt;
 use std::ops::Range;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::confirmation::{Confirmation, ConfirmationSeed};
 
 /// A claim as read: absent, of the expected type, or present with another type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,6 +68,7 @@ pub(crate) struct ClaimFields {
     aud: Audience<u32>,
     /// The strings of the `roles` array (none when it is not an array).
     roles: Range<u32>,
+    cnf: Confirmation<u32>,
 }
 
 impl ClaimFields {
@@ -135,11 +139,16 @@ impl ClaimFields {
     pub(crate) fn roles(&self) -> impl Iterator<Item = &str> {
         self.strings_in(self.roles.clone())
     }
+
+    /// The `cnf` claim: what the token is bound to, if anything.
+    pub(crate) fn cnf(&self) -> Confirmation<&str> {
+        self.cnf.map(|index| self.string(index))
+    }
 }
 
 /// The two buffers of [`ClaimFields`], as they fill.
 #[derive(Default)]
-struct Builder {
+pub(crate) struct Builder {
     strings: String,
     ends: Vec<u32>,
 }
@@ -171,6 +180,7 @@ enum Field {
     Scope,
     Aud,
     Roles,
+    Cnf,
     Other,
 }
 
@@ -202,6 +212,7 @@ impl<'de> Visitor<'de> for FieldName {
             "scope" => Field::Scope,
             "aud" => Field::Aud,
             "roles" => Field::Roles,
+            "cnf" => Field::Cnf,
             _ => Field::Other,
         })
     }
@@ -230,6 +241,7 @@ impl<'de> Visitor<'de> for FieldsVisitor<'_> {
                 Field::Scope => fields.scope = access.next_value_seed(Text(builder))?,
                 Field::Aud => fields.aud = access.next_value_seed(AudienceSeed(builder))?,
                 Field::Roles => fields.roles = access.next_value_seed(Strings(builder))?,
+                Field::Cnf => fields.cnf = access.next_value_seed(ConfirmationSeed(builder))?,
                 Field::Other => {
                     access.next_value::<IgnoredAny>()?;
                 }
@@ -315,7 +327,7 @@ impl<'de> Visitor<'de> for NumericDate {
 }
 
 /// A string claim.
-struct Text<'b>(&'b mut Builder);
+pub(crate) struct Text<'b>(pub(crate) &'b mut Builder);
 
 impl<'de> DeserializeSeed<'de> for Text<'_> {
     type Value = Claim<u32>;

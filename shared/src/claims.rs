@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 
 use crate::canonical_json::canonical_object;
 use crate::claim_fields::{Audience, ClaimFields};
+use crate::confirmation::Confirmation;
 use crate::error::{AuthError, TokenError};
+use crate::sender::Scheme;
 
 /// The claims of a verified token: every claim as sent ([`Claims::get`], [`Claims::as_map`],
 /// and serialisation), the registered ones typed ([`Claims::registered`]), and the whole set
@@ -53,6 +55,8 @@ use crate::error::{AuthError, TokenError};
 #[derive(Clone)]
 pub struct Claims {
     data: Arc<ClaimsData>,
+    /// How the request presented the token (`Bearer` unless it was `DPoP`).
+    scheme: Scheme,
     /// Every claim as a `serde_json` map, built on the first call that needs it.
     map: OnceLock<Arc<Map<String, Value>>>,
 }
@@ -178,8 +182,26 @@ impl Claims {
     pub(crate) fn new(data: Arc<ClaimsData>) -> Self {
         Self {
             data,
+            scheme: Scheme::Bearer,
             map: OnceLock::new(),
         }
+    }
+
+    /// These claims, of a token the request presented with `scheme`.
+    pub(crate) fn presented_with(mut self, scheme: Scheme) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
+    /// The scheme the request presented the token with: [`Scheme::Dpop`] for a DPoP-bound
+    /// token whose proof verified, else [`Scheme::Bearer`].
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The token's `cnf` claim (RFC 7800), as read with the others.
+    pub(crate) fn confirmation(&self) -> Confirmation<&str> {
+        self.data.fields().cnf()
     }
 
     /// Wraps a map of claims, for tests of code that takes [`Claims`]. Nothing is verified:
@@ -195,6 +217,7 @@ impl Claims {
             });
         Self {
             data: Arc::new(data),
+            scheme: Scheme::Bearer,
             map: OnceLock::from(Arc::new(map)),
         }
     }

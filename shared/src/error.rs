@@ -6,6 +6,7 @@
 use serde_json::json;
 
 use crate::reply::Reply;
+use crate::sender::{Challenged, DpopError};
 
 /// The protection realm named in every challenge.
 pub const REALM: &str = "api";
@@ -89,6 +90,11 @@ pub enum TokenError {
     /// `aud` does not contain the configured audience.
     #[error("Token audience is not accepted")]
     WrongAudience,
+    /// The token's `cnf` binding (RFC 7800) does not hold for this request: a DPoP-bound
+    /// token without DPoP, a certificate-bound token without its certificate, or a binding
+    /// this service does not check. A binding is never ignored.
+    #[error("Token {0}")]
+    Binding(&'static str),
 }
 
 /// A refused request, carrying everything needed to answer it: [`status`](Self::status),
@@ -159,12 +165,30 @@ pub enum AuthError {
     /// Answered `400 invalid_request` without a challenge: it is not about credentials.
     #[error("invalid request: {0}")]
     MalformedRequest(&'static str),
+    /// A DPoP proof that was refused, or could not be checked (RFC 9449).
+    #[error(transparent)]
+    Dpop(#[from] DpopError),
+    /// A refusal answered with this service's full challenges: the `DPoP` scheme next to
+    /// `Bearer` (RFC 9449 §7.1) and where its protected resource metadata is (RFC 9728 §5.1).
+    /// [`AuthError::cause`] is the refusal itself.
+    #[error(transparent)]
+    Challenged(Box<Challenged>),
 }
 
 impl AuthError {
+    /// The refusal itself, under any [`AuthError::Challenged`] wrapping.
+    pub fn cause(&self) -> &AuthError {
+        match self {
+            Self::Challenged(challenged) => challenged.error.cause(),
+            other => other,
+        }
+    }
+
     /// The HTTP status for this error.
     pub fn status(&self) -> u16 {
         match self {
+            Self::Dpop(error) => error.status(),
+            Self::Challenged(challenged) => challenged.error.status(),
             Self::MissingToken
             | Self::InvalidToken(_)
             | Self::InvalidApiKey
@@ -179,6 +203,8 @@ impl AuthError {
     /// The machine-readable `error` code of the JSON body.
     pub fn code(&self) -> &'static str {
         match self {
+            Self::Dpop(error) => error.code(),
+            Self::Challenged(challenged) => challenged.error.code(),
             Self::MissingToken => "missing_token",
             Self::MalformedAuthorization(_) | Self::MalformedRequest(_) => "invalid_request",
             Self::InvalidToken(_) => "invalid_token",
@@ -199,12 +225,17 @@ impl AuthError {
             Self::KeysUnavailable { .. } => {
                 "Signing keys are temporarily unavailable; retry later".to_owned()
             }
+            Self::Dpop(error) => error.description(),
+            Self::Challenged(challenged) => challenged.error.description(),
             other => capitalise(&other.to_string()),
         }
     }
 
     /// The complete response: status, challenge or redirect headers, and JSON body.
     pub fn reply(&self) -> Reply {
+        if let Self::Challenged(challenged) = self {
+            return challenged.reply();
+        }
         let description = self.description();
         let mut reply = Reply::json(
             self.status(),
@@ -225,6 +256,8 @@ impl AuthError {
             Self::InvalidSharedSecret => Some(format!(
                 "SharedSecret realm=\"{REALM}\", header=\"X-Shared-Secret\""
             )),
+            // Without the service's algorithms (an unwrapped refusal), the challenge names none.
+            Self::Dpop(error) => error.challenge(&[]),
             _ => None,
         };
         if let Some(challenge) = challenge {
@@ -235,6 +268,10 @@ impl AuthError {
             Self::KeysUnavailable { retry_after_secs } => {
                 reply.with_header("retry-after", retry_after_secs.max(&1).to_string())
             }
+            Self::Dpop(error) => match error.retry_after_secs() {
+                Some(secs) => reply.with_header("retry-after", secs.max(1).to_string()),
+                None => reply,
+            },
             _ => reply,
         }
     }

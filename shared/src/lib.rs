@@ -96,6 +96,7 @@ mod builder;
 mod canonical_json;
 mod claim_fields;
 mod claims;
+mod confirmation;
 mod credential_error;
 #[cfg(feature = "dev-issuer")]
 mod dev_issuer;
@@ -146,13 +147,13 @@ pub use policy::{
 pub use reply::Reply;
 pub use request::{HttpRequestHead, RepeatedHeader, RequestHead};
 pub use sender::{
-    CertBindingError, DPOP_MAX_AGE_RANGE, DPOP_NONCE_WINDOW_RANGE, DpopConfigError, DpopError,
-    DpopNonces, DpopVerifier, DpopVerifierBuilder, ForwardedCertificate, Freshness,
-    MAX_DPOP_JTI_BYTES, MAX_DPOP_PROOF_BYTES, MAX_FORWARDED_CERT_BYTES, MemoryReplayStore,
-    PROTECTED_RESOURCE_METADATA_PATH, ProofDefect, ProofOutcome, ProtectedResourceMetadata,
-    PublicOrigin, PublicOriginError, REPLAY_STORE_RETRY_AFTER_SECS, ReplayFuture, ReplayKey,
-    ReplayStore, ReplayStoreError, dpop_challenge, jwk_thumbprint, resource_metadata_parameter,
-    resource_metadata_url, thumbprints_match,
+    CertBindingError, Challenged, DPOP_MAX_AGE_RANGE, DPOP_NONCE_WINDOW_RANGE, DpopConfigError,
+    DpopError, DpopMode, DpopNonces, DpopVerifier, DpopVerifierBuilder, ForwardedCertificate,
+    Freshness, MAX_DPOP_JTI_BYTES, MAX_DPOP_PROOF_BYTES, MAX_FORWARDED_CERT_BYTES,
+    MemoryReplayStore, PROTECTED_RESOURCE_METADATA_PATH, ProofDefect, ProofOutcome,
+    ProtectedResourceMetadata, PublicOrigin, PublicOriginError, REPLAY_STORE_RETRY_AFTER_SECS,
+    ReplayFuture, ReplayKey, ReplayStore, ReplayStoreError, Scheme, dpop_challenge, jwk_thumbprint,
+    resource_metadata_parameter, resource_metadata_url, thumbprints_match,
 };
 #[cfg(feature = "redis")]
 pub use sender::{RedisReplayOptions, RedisReplayStore, RedisStoreError};

@@ -168,7 +168,7 @@ fn malformed(reason: &'static str) -> AuthError {
 
 /// An RFC 9110 §5.6.2 `token`: the syntax of header names, and of cookie names (RFC 6265
 /// §4.1.1 defers to RFC 2616's identical `token`).
-fn is_token(name: &str) -> bool {
+pub(crate) fn is_token(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()

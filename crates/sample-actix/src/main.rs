@@ -65,6 +65,10 @@ impl api_auth::RequestHead for Head<'_> {
     fn target_authority(&self) -> Option<&str> {
         self.0.uri.authority().map(|authority| authority.as_str())
     }
+
+    fn method(&self) -> Option<&str> {
+        Some(self.0.method.as_str())
+    }
 }
 
 /// A refusal, answered with the contract's status, challenge and body.
@@ -247,6 +251,11 @@ async fn jwks(auth: web::Data<AppState>) -> HttpResponse {
     respond(replies::jwks(&auth))
 }
 
+/// `GET /.well-known/oauth-protected-resource` (with `AUTH_PUBLIC_URL`).
+async fn resource_metadata(auth: web::Data<AppState>) -> HttpResponse {
+    respond(replies::resource_metadata(&auth))
+}
+
 /// No route for the method and path: `405` with `Allow`, or `404`.
 async fn unmatched(auth: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     respond(routes::unmatched(&auth, req.path()))
@@ -274,7 +283,8 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource(routes::ME).route(get().to(me)))
         .service(resource(routes::DEV_TOKEN).route(web::post().to(dev_token)))
         .service(resource(routes::OPENID_CONFIGURATION).route(get().to(openid_configuration)))
-        .service(resource(routes::JWKS).route(get().to(jwks)));
+        .service(resource(routes::JWKS).route(get().to(jwks)))
+        .service(resource(routes::RESOURCE_METADATA).route(get().to(resource_metadata)));
 }
 
 /// Starts on `PORT` (default 8002) and serves until Ctrl-C or SIGTERM.

@@ -50,7 +50,7 @@ impl FromRequestParts<AppState> for User {
         parts: &mut Parts,
         auth: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let head = HttpRequestHead::new(&parts.headers, &parts.uri);
+        let head = HttpRequestHead::from_parts(&parts.method, &parts.headers, &parts.uri);
         auth.authenticate(&head).await.map(User).map_err(Refusal)
     }
 }
@@ -82,7 +82,7 @@ impl FromRequestParts<AppState> for KeyUser {
         parts: &mut Parts,
         auth: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let head = HttpRequestHead::new(&parts.headers, &parts.uri);
+        let head = HttpRequestHead::from_parts(&parts.method, &parts.headers, &parts.uri);
         auth.api_key_user(&head).map(KeyUser).map_err(Refusal)
     }
 }
@@ -91,7 +91,7 @@ impl FromRequestParts<AppState> for KeyUser {
 /// path this process serves); counts every response.
 async fn gate(State(auth): State<AppState>, request: Request, next: Next) -> Response {
     let route = metrics::route(request.uri().path());
-    let head = HttpRequestHead::new(request.headers(), request.uri());
+    let head = HttpRequestHead::of(&request);
     let response = match routes::gate(&auth, &head) {
         Ok(_) => next.run(request).await,
         Err(refusal) => Json(refusal).into_response(),
@@ -149,6 +149,10 @@ async fn jwks(State(auth): State<AppState>) -> Json {
     Json(replies::jwks(&auth))
 }
 
+async fn resource_metadata(State(auth): State<AppState>) -> Json {
+    Json(replies::resource_metadata(&auth))
+}
+
 /// No route for the method and path: `405` with `Allow`, or `404`.
 async fn unmatched(State(auth): State<AppState>, uri: Uri) -> Json {
     Json(routes::unmatched(&auth, uri.path()))
@@ -168,6 +172,7 @@ fn app(auth: AppState) -> Router {
         .route(routes::DEV_TOKEN, post(dev_token))
         .route(routes::OPENID_CONFIGURATION, get(openid_configuration))
         .route(routes::JWKS, get(jwks))
+        .route(routes::RESOURCE_METADATA, get(resource_metadata))
         .fallback(unmatched)
         .method_not_allowed_fallback(unmatched)
         .layer(middleware::from_fn_with_state(auth.clone(), gate))

@@ -19,6 +19,7 @@ use api_auth::{
 use crate::app_state::AppState;
 use crate::dev_mode::DevMode;
 use crate::gateway::{self, AlbVars, GatewayInputs, GatewayKind, GatewaySettings};
+use crate::sender::SenderSettings;
 use crate::{limits, routes, token_source};
 
 /// A configuration value that cannot be used; the message names the variable and never
@@ -94,6 +95,8 @@ pub struct Config {
     pub gateway: Option<GatewaySettings>,
     /// `AUTH_TOKEN_HEADER` / `AUTH_TOKEN_COOKIE`: where the bearer token is read.
     pub token_source: Option<TokenSource>,
+    /// `AUTH_PUBLIC_URL`, `AUTH_DPOP*`, `AUTH_MTLS_CERT_HEADER`.
+    pub sender: SenderSettings,
 }
 
 impl fmt::Debug for Config {
@@ -121,6 +124,7 @@ impl fmt::Debug for Config {
             .field("token_cache_size", &self.token_cache_size)
             .field("gateway", &self.gateway)
             .field("token_source", &self.token_source)
+            .field("sender", &self.sender)
             .finish()
     }
 }
@@ -222,7 +226,9 @@ impl Config {
             .map(|s| ApiKeys::parse(&s))
             .transpose()
             .map_err(|e| ConfigError::new("API_KEYS", e.to_string()))?;
-        let shared_secret = var("SHARED_SECRET")?
+        let shared_secret_text = var("SHARED_SECRET")?;
+        let sender = SenderSettings::from_vars(get, shared_secret_text.as_deref())?;
+        let shared_secret = shared_secret_text
             .map(|s| SharedSecret::new(&s))
             .transpose()
             .map_err(|e| ConfigError::new("SHARED_SECRET", e.to_string()))?;
@@ -313,6 +319,7 @@ impl Config {
             max_token_bytes: limits::MAX_TOKEN_BYTES,
             gateway,
             token_source,
+            sender,
         };
         config.check()?;
         config.warn_about_risks();
@@ -338,7 +345,12 @@ impl Config {
     /// development mode. Must run inside a Tokio runtime: a remote key set starts fetching at
     /// once, in the background.
     pub fn build_app(&self, base_url: &str) -> Result<AppState, ConfigError> {
-        let mut builder = self.settings(Auth::builder());
+        let mut builder = self.sender.apply(
+            self.settings(Auth::builder()),
+            &self.algorithms,
+            Duration::from_secs(self.leeway_secs),
+            true,
+        )?;
         let mut dev = None;
         builder = match (&self.key_origin, self.issuers.as_slice()) {
             (KeyOrigin::Development, _) => {
@@ -414,7 +426,13 @@ impl Config {
     /// it looks for keys, so `NoKeySource` (or, with an HS256 secret, a verifier) means they
     /// all passed; this crate's unit tests hold that order to account.
     fn check(&self) -> Result<(), ConfigError> {
-        match self.settings(Auth::builder()).token_cache_size(0).build() {
+        let settings = self.sender.apply(
+            self.settings(Auth::builder()),
+            &self.algorithms,
+            Duration::from_secs(self.leeway_secs),
+            false,
+        )?;
+        match settings.token_cache_size(0).build() {
             Ok(_) | Err(BuildError::NoKeySource) => Ok(()),
             Err(error) => Err(self.refusal(error)),
         }
@@ -422,6 +440,9 @@ impl Config {
 
     /// A refusal of the library's builder, under the variable it concerns.
     fn refusal(&self, error: BuildError) -> ConfigError {
+        if let Some(var) = SenderSettings::variable_of(&error) {
+            return ConfigError::new(var, error.to_string());
+        }
         let var = match &error {
             BuildError::WeakHs256Secret => "AUTH_HS256_SECRET",
             BuildError::Hs256WithoutSecret | BuildError::NoAlgorithm => "AUTH_ALGORITHMS",

@@ -16,6 +16,8 @@
 //! - [`dev_mode`]: the embedded development issuer, its demo API key and `/dev/token`;
 //! - [`gateway`] and [`token_source`]: `AUTH_GATEWAY` (with `AUTH_ALB_*`), `AUTH_TOKEN_HEADER`
 //!   and `AUTH_TOKEN_COOKIE`, read into the library's gateway issuers and token source;
+//! - [`sender`]: `AUTH_PUBLIC_URL`, `AUTH_DPOP*` and `AUTH_MTLS_CERT_HEADER`, read into the
+//!   library's DPoP verifier, replay store and certificate binding;
 //! - [`http1`]: an HTTP/1.1 accept loop under the limits, for the frameworks whose own server
 //!   does not expose them.
 //!
@@ -32,6 +34,7 @@ pub mod metrics;
 pub mod replies;
 pub mod roles;
 pub mod routes;
+pub mod sender;
 pub mod server;
 pub mod token_source;
 

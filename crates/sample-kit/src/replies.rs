@@ -120,6 +120,14 @@ pub fn jwks(app: &AppState) -> Reply {
     }
 }
 
+/// `GET /.well-known/oauth-protected-resource` (with `AUTH_PUBLIC_URL`): RFC 9728 metadata.
+pub fn resource_metadata(auth: &Auth) -> Reply {
+    match auth.resource_metadata() {
+        Some(metadata) => metadata.reply(),
+        None => not_found(),
+    }
+}
+
 /// A JSON 404: unknown routes, and development routes outside development mode.
 pub fn not_found() -> Reply {
     json_error(404, "not_found", "No such route")

@@ -1,5 +1,5 @@
 //! The sample contract's routes, in one table ([`ROUTES`]): each path with its metrics label,
-//! its methods, whether only development mode serves it, and whether the gate exempts it.
+//! its methods, when this process serves it, and whether the gate exempts it.
 //! The path lookups, the `404`/`405` answers, the gate's exempt paths and the `route` metrics
 //! label are all read from it.
 //!
@@ -14,8 +14,9 @@
 //! | `GET /me` | `X-API-Key` | `{"user":"<name>"}` |
 //!
 //! Development mode adds `POST /dev/token`, `GET /.well-known/openid-configuration` and
-//! `GET /.well-known/jwks.json`; outside it they answer 404 for every method. Every `GET`
-//! route answers `HEAD` too.
+//! `GET /.well-known/jwks.json`; outside it they answer 404 for every method. With
+//! `AUTH_PUBLIC_URL`, `GET /.well-known/oauth-protected-resource` serves the protected resource
+//! metadata (RFC 9728), never gated. Every `GET` route answers `HEAD` too.
 
 use api_auth::{Reply, RequestHead};
 
@@ -41,6 +42,8 @@ pub const DEV_TOKEN: &str = "/dev/token";
 pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
 /// `GET /.well-known/jwks.json` (development mode).
 pub const JWKS: &str = "/.well-known/jwks.json";
+/// `GET /.well-known/oauth-protected-resource` (with `AUTH_PUBLIC_URL`).
+pub const RESOURCE_METADATA: &str = api_auth::PROTECTED_RESOURCE_METADATA_PATH;
 
 /// The methods of a `GET` route: `HEAD` is answered like `GET`, without the body.
 const GET: &[&str] = &["GET", "HEAD"];
@@ -56,8 +59,8 @@ pub struct Route {
     pub label: &'static str,
     /// The methods served (for `Allow`).
     pub methods: &'static [&'static str],
-    /// Whether only development mode serves it (outside it: `404` for every method).
-    pub dev_only: bool,
+    /// When this process serves it (otherwise: `404` for every method).
+    pub served: ServedWhen,
     /// Whether the gate (allowed hosts, HTTPS redirect, shared secret) lets it through, so
     /// that probes need no gateway.
     pub ungated: bool,
@@ -73,14 +76,21 @@ impl Route {
             path,
             label,
             methods,
-            dev_only: false,
+            served: ServedWhen::Always,
             ungated: false,
         }
     }
 
     const fn dev_only(self) -> Self {
         Self {
-            dev_only: true,
+            served: ServedWhen::DevelopmentMode,
+            ..self
+        }
+    }
+
+    const fn with_public_url(self) -> Self {
+        Self {
+            served: ServedWhen::PublicUrl,
             ..self
         }
     }
@@ -93,8 +103,19 @@ impl Route {
     }
 }
 
+/// When a route is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServedWhen {
+    /// Always.
+    Always,
+    /// In development mode only.
+    DevelopmentMode,
+    /// When `AUTH_PUBLIC_URL` is set (the protected resource metadata).
+    PublicUrl,
+}
+
 /// Every route of the contract.
-pub const ROUTES: [Route; 10] = [
+pub const ROUTES: [Route; 11] = [
     Route::new(HEALTHZ, "healthz", GET).ungated(),
     Route::new(READYZ, "readyz", GET).ungated(),
     Route::new(METRICS, "metrics", GET).ungated(),
@@ -105,6 +126,9 @@ pub const ROUTES: [Route; 10] = [
     Route::new(DEV_TOKEN, "dev_token", POST).dev_only(),
     Route::new(OPENID_CONFIGURATION, "openid_configuration", GET).dev_only(),
     Route::new(JWKS, "jwks", GET).dev_only(),
+    Route::new(RESOURCE_METADATA, "resource_metadata", GET)
+        .with_public_url()
+        .ungated(),
 ];
 
 /// The contract's route at exactly `path`.
@@ -133,7 +157,11 @@ pub fn served_methods(app: &AppState, path: &str) -> Option<&'static [&'static s
 
 /// The route at `path`, when this process serves it.
 fn served(app: &AppState, path: &str) -> Option<&'static Route> {
-    find(path).filter(|route| !route.dev_only || app.is_development())
+    find(path).filter(|route| match route.served {
+        ServedWhen::Always => true,
+        ServedWhen::DevelopmentMode => app.is_development(),
+        ServedWhen::PublicUrl => app.resource_metadata().is_some(),
+    })
 }
 
 /// The gate every request passes before routing: [`Auth::gate`] (request target, allowed

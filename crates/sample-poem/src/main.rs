@@ -78,7 +78,7 @@ struct User(Claims);
 
 impl<'a> FromRequest<'a> for User {
     async fn from_request(request: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        let head = HttpRequestHead::new(request.headers(), request.uri());
+        let head = HttpRequestHead::from_parts(request.method(), request.headers(), request.uri());
         let claims = auth(request).await?.authenticate(&head).await;
         Ok(User(claims.map_err(Refusal)?))
     }
@@ -101,7 +101,7 @@ struct KeyUser(ApiKeyUser);
 
 impl<'a> FromRequest<'a> for KeyUser {
     async fn from_request(request: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        let head = HttpRequestHead::new(request.headers(), request.uri());
+        let head = HttpRequestHead::from_parts(request.method(), request.headers(), request.uri());
         let user = auth(request).await?.api_key_user(&head).map_err(Refusal)?;
         Ok(KeyUser(user))
     }
@@ -132,7 +132,11 @@ impl<E: Endpoint> Endpoint for Gated<E> {
     type Output = Response;
 
     async fn call(&self, request: Request) -> poem::Result<Response> {
-        let head = HttpRequestHead::new(request.headers(), request.original_uri());
+        let head = HttpRequestHead::from_parts(
+            request.method(),
+            request.headers(),
+            request.original_uri(),
+        );
         let route = match routes::gate(&self.auth, &head) {
             Ok(route) => route,
             Err(refusal) => return Ok(Json(refusal).into_response()),
@@ -218,6 +222,12 @@ fn jwks(Data(auth): Data<&AppState>) -> Json {
     Json(replies::jwks(auth))
 }
 
+/// `GET /.well-known/oauth-protected-resource` (with `AUTH_PUBLIC_URL`).
+#[handler]
+fn resource_metadata(Data(auth): Data<&AppState>) -> Json {
+    Json(replies::resource_metadata(auth))
+}
+
 /// Answers every error that reaches the top: refusals with the contract's response, poem's
 /// own errors (plain text by default) with the contract's JSON 4xx.
 async fn answer(error: poem::Error) -> Response {
@@ -249,6 +259,7 @@ fn app(auth: AppState) -> impl Endpoint<Output = Response> {
         .at(routes::DEV_TOKEN, post(dev_token))
         .at(routes::OPENID_CONFIGURATION, get(openid_configuration))
         .at(routes::JWKS, get(jwks))
+        .at(routes::RESOURCE_METADATA, get(resource_metadata))
         .with(Gate(auth.clone()))
         .data(auth)
         .catch_all_error(answer)

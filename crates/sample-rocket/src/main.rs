@@ -84,6 +84,10 @@ impl RequestHead for Head<'_, '_> {
     fn path_and_query(&self) -> &str {
         &self.target
     }
+
+    fn method(&self) -> Option<&str> {
+        Some(self.request.method().as_str())
+    }
 }
 
 /// The reply a guard or the gate refused this request with, for the catchers.
@@ -352,6 +356,12 @@ fn jwks(api: Api<'_>) -> Json {
     Json(replies::jwks(api.0))
 }
 
+/// `GET /.well-known/oauth-protected-resource` (with `AUTH_PUBLIC_URL`).
+#[get("/.well-known/oauth-protected-resource")]
+fn resource_metadata(api: Api<'_>) -> Json {
+    Json(replies::resource_metadata(api.0))
+}
+
 /// The stashed refusal, else the gate's answer for a request Rocket could not parse (those
 /// skip the fairings), else `fallback`.
 fn answer(request: &Request<'_>, fallback: impl FnOnce() -> Reply) -> Json {
@@ -464,7 +474,8 @@ async fn main() {
                 me,
                 dev_token,
                 openid_configuration,
-                jwks
+                jwks,
+                resource_metadata
             ],
         )
         .register(

@@ -52,8 +52,9 @@ fn target() -> impl Filter<Extract = (Uri,), Error = Infallible> + Copy {
         .map(|target: Option<Target>| target.map_or_else(|| Uri::from_static("/"), |t| t.0))
 }
 
-/// What the checks read from a request: its headers and its target.
+/// What the checks read from a request: its method, headers and target.
 struct Head {
+    method: Method,
     headers: HeaderMap,
     target: Uri,
 }
@@ -74,13 +75,22 @@ impl RequestHead for Head {
     fn target_authority(&self) -> Option<&str> {
         self.target.authority().map(|authority| authority.as_str())
     }
+
+    fn method(&self) -> Option<&str> {
+        Some(self.method.as_str())
+    }
 }
 
 /// Extracts the request's [`Head`].
 fn head() -> impl Filter<Extract = (Head,), Error = Infallible> + Clone {
-    warp::header::headers_cloned()
+    warp::method()
+        .and(warp::header::headers_cloned())
         .and(target())
-        .map(|headers, target| Head { headers, target })
+        .map(|method, headers, target| Head {
+            method,
+            headers,
+            target,
+        })
 }
 
 /// [`routes::gate`] in front of every route: allowed hosts, HTTPS redirect, shared secret,
@@ -185,6 +195,9 @@ fn app(auth: AppState) -> impl Filter<Extract = (Response,), Error = Infallible>
     let jwks = route(routes::JWKS)
         .and(with_auth(auth.clone()))
         .map(|auth: AppState| respond(replies::jwks(&auth)));
+    let resource_metadata = route(routes::RESOURCE_METADATA)
+        .and(with_auth(auth.clone()))
+        .map(|auth: AppState| respond(replies::resource_metadata(&auth)));
 
     let gated = gate(auth)
         .and(
@@ -206,6 +219,8 @@ fn app(auth: AppState) -> impl Filter<Extract = (Response,), Error = Infallible>
                 .or(openid_configuration)
                 .unify()
                 .or(jwks)
+                .unify()
+                .or(resource_metadata)
                 .unify(),
         )
         .recover(recover)

@@ -52,6 +52,7 @@ pub(crate) struct BuilderOptions<'a> {
     pub(crate) audience: bool,
     pub(crate) hs256_secret: bool,
     pub(crate) token_source: bool,
+    pub(crate) sender_constraints: bool,
     pub(crate) algorithms: Option<&'a [Algorithm]>,
 }
 
@@ -72,6 +73,9 @@ impl GatewayProfile {
         }
         if options.audience {
             return conflict("an audience");
+        }
+        if options.sender_constraints {
+            return conflict("DPoP or a certificate binding");
         }
         if options
             .algorithms

@@ -14,6 +14,12 @@ pub const REPLAY_STORE_RETRY_AFTER_SECS: u64 = 5;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProofDefect {
+    /// No `DPoP` header with a DPoP-bound token (check 1).
+    #[error("proof is missing")]
+    Missing,
+    /// More than one `DPoP` header (check 1).
+    #[error("proof header appears more than once")]
+    Repeated,
     /// Longer than the bound on proofs.
     #[error("proof is too large")]
     TooLarge,

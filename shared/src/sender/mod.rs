@@ -16,6 +16,7 @@
 //!   [`PROTECTED_RESOURCE_METADATA_PATH`].
 
 mod cert_binding;
+mod constraints;
 mod dpop_config;
 mod dpop_error;
 mod dpop_proof;
@@ -31,6 +32,8 @@ mod thumbprint;
 mod xfcc;
 
 pub use cert_binding::{CertBindingError, ForwardedCertificate, MAX_FORWARDED_CERT_BYTES};
+pub use constraints::{Challenged, DpopMode, Scheme};
+pub(crate) use constraints::{SenderConstraints, SenderOptions, unchecked_binding};
 pub use dpop_config::{DPOP_MAX_AGE_RANGE, DpopConfigError, DpopVerifierBuilder};
 pub use dpop_error::{DpopError, ProofDefect, REPLAY_STORE_RETRY_AFTER_SECS, dpop_challenge};
 pub use dpop_proof::{DpopVerifier, MAX_DPOP_JTI_BYTES, MAX_DPOP_PROOF_BYTES, ProofOutcome};

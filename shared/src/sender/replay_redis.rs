@@ -123,6 +123,17 @@ impl RedisReplayStore {
         url: &str,
         options: RedisReplayOptions,
     ) -> Result<Self, RedisStoreError> {
+        let store = Self::lazy(url, options)?;
+        // Connect now, so that a misconfigured or unreachable server shows in the logs at
+        // start-up rather than with the first proof (`note` logs it).
+        let _ = store.ping().await;
+        Ok(store)
+    }
+
+    /// A store on the server at `url` that connects on its first check: for start-up code
+    /// that cannot wait (a synchronous builder). Must be called within a Tokio runtime.
+    /// Fails only for an invalid URL or a zero bound.
+    pub fn lazy(url: &str, options: RedisReplayOptions) -> Result<Self, RedisStoreError> {
         if options.command_timeout.is_zero() || options.connect_timeout.is_zero() {
             return Err(RedisStoreError::ZeroTimeout);
         }
@@ -140,16 +151,12 @@ impl RedisReplayStore {
             .set_number_of_retries(0);
         let connection = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|_| RedisStoreError::InvalidUrl)?;
-        let store = Self {
+        Ok(Self {
             connection,
             options,
             shown: Redacted(&parsed).to_string(),
             reachable: AtomicBool::new(true),
-        };
-        // Connect now, so that a misconfigured or unreachable server shows in the logs at
-        // start-up rather than with the first proof (`note` logs it).
-        let _ = store.ping().await;
-        Ok(store)
+        })
     }
 
     /// Checks that the server answers (`PING`), within the command bound.

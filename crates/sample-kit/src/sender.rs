@@ -1,0 +1,233 @@
+//! `AUTH_PUBLIC_URL`, `AUTH_DPOP` (with `AUTH_DPOP_REPLAY`, `AUTH_DPOP_MAX_AGE_SECS` and
+//! `AUTH_DPOP_NONCE`) and `AUTH_MTLS_CERT_HEADER`: sender-constrained tokens and the protected
+//! resource metadata, read into the library's DPoP verifier, replay store and options.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use api_auth::{
+    Algorithm, AuthBuilder, BuildError, DpopMode, DpopNonces, DpopVerifier, MemoryReplayStore,
+    PublicOrigin, RedisReplayOptions, RedisReplayStore, ReplayStore,
+};
+
+use crate::config::ConfigError;
+
+/// Where DPoP proofs' `jti`s are remembered (`AUTH_DPOP_REPLAY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayChoice {
+    /// `memory`: in this process, bounded.
+    Memory,
+    /// `redis://host:port[/db]`: a server a fleet shares.
+    Redis(String),
+}
+
+/// DPoP, as the variables configure it.
+#[derive(Debug, Clone)]
+pub struct DpopSettings {
+    /// `AUTH_DPOP`: `allowed` or `required`.
+    pub mode: DpopMode,
+    /// `AUTH_DPOP_REPLAY`.
+    pub replay: ReplayChoice,
+    /// `AUTH_DPOP_MAX_AGE_SECS`.
+    pub max_age: Duration,
+    /// `AUTH_DPOP_NONCE=1`: server nonces, keyed by `SHARED_SECRET` when set (so that every
+    /// replica accepts the others'), else by a random key of this process.
+    pub nonce: bool,
+}
+
+/// The sender-constraint settings of one process.
+#[derive(Clone, Default)]
+pub struct SenderSettings {
+    /// `AUTH_PUBLIC_URL`.
+    pub public_url: Option<PublicOrigin>,
+    /// `AUTH_DPOP` and its companions, when DPoP is on.
+    pub dpop: Option<DpopSettings>,
+    /// `AUTH_MTLS_CERT_HEADER`.
+    pub certificate_header: Option<String>,
+    /// The nonce key's secret (`SHARED_SECRET`), never shown.
+    nonce_secret: Option<String>,
+}
+
+impl std::fmt::Debug for SenderSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SenderSettings")
+            .field("public_url", &self.public_url)
+            .field("dpop", &self.dpop)
+            .field("certificate_header", &self.certificate_header)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SenderSettings {
+    /// Reads the variables through `get` (trimmed, `None` when unset); `shared_secret` is
+    /// `SHARED_SECRET` as set.
+    pub fn from_vars(
+        get: impl Fn(&'static str) -> Result<Option<String>, ConfigError>,
+        shared_secret: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        let public_url = get("AUTH_PUBLIC_URL")?
+            .map(|url| PublicOrigin::parse(&url))
+            .transpose()
+            .map_err(|e| ConfigError::new("AUTH_PUBLIC_URL", e.to_string()))?;
+        let mode = match get("AUTH_DPOP")?.as_deref() {
+            None | Some("off") => None,
+            Some("allowed") => Some(DpopMode::Allowed),
+            Some("required") => Some(DpopMode::Required),
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "AUTH_DPOP",
+                    "must be off, allowed or required",
+                ));
+            }
+        };
+        let replay = get("AUTH_DPOP_REPLAY")?;
+        let max_age = get("AUTH_DPOP_MAX_AGE_SECS")?;
+        let nonce = get("AUTH_DPOP_NONCE")?;
+        let dpop = match mode {
+            None => {
+                let companions = [
+                    ("AUTH_DPOP_REPLAY", replay.is_some()),
+                    ("AUTH_DPOP_MAX_AGE_SECS", max_age.is_some()),
+                    ("AUTH_DPOP_NONCE", nonce.is_some()),
+                ];
+                if let Some((var, _)) = companions.into_iter().find(|(_, set)| *set) {
+                    return Err(ConfigError::new(var, "needs AUTH_DPOP=allowed or required"));
+                }
+                None
+            }
+            Some(mode) => {
+                if public_url.is_none() {
+                    return Err(ConfigError::new(
+                        "AUTH_PUBLIC_URL",
+                        "is required with AUTH_DPOP: proofs name the URL clients use, which \
+                         the origin behind a gateway cannot see",
+                    ));
+                }
+                Some(DpopSettings {
+                    mode,
+                    replay: parse_replay(replay.as_deref())?,
+                    max_age: Duration::from_secs(parse_secs(max_age.as_deref())?),
+                    nonce: match nonce.as_deref() {
+                        None | Some("0") => false,
+                        Some("1") => true,
+                        Some(_) => {
+                            return Err(ConfigError::new("AUTH_DPOP_NONCE", "expected 1 or 0"));
+                        }
+                    },
+                })
+            }
+        };
+        Ok(Self {
+            public_url,
+            dpop,
+            certificate_header: get("AUTH_MTLS_CERT_HEADER")?,
+            nonce_secret: shared_secret.map(str::to_owned),
+        })
+    }
+
+    /// Whether any of these settings is on.
+    pub fn is_set(&self) -> bool {
+        self.public_url.is_some() || self.dpop.is_some() || self.certificate_header.is_some()
+    }
+
+    /// Adds these settings to `builder`; proofs may use `algorithms` (HS256 never) within
+    /// `leeway`. With `connect`, the replay store is the configured one (which must run
+    /// inside a Tokio runtime for Redis); without it, an in-memory one stands in, for a
+    /// check of the settings that must not connect anywhere.
+    pub fn apply(
+        &self,
+        mut builder: AuthBuilder,
+        algorithms: &[Algorithm],
+        leeway: Duration,
+        connect: bool,
+    ) -> Result<AuthBuilder, ConfigError> {
+        if let Some(origin) = &self.public_url {
+            builder = builder.public_origin(origin.clone());
+        }
+        if let Some(header) = &self.certificate_header {
+            builder = builder.certificate_header(header);
+        }
+        let (Some(dpop), Some(origin)) = (&self.dpop, &self.public_url) else {
+            return Ok(builder);
+        };
+        let replay: Arc<dyn ReplayStore> = match (&dpop.replay, connect) {
+            (ReplayChoice::Redis(url), true) => redis_store(url)?,
+            _ => Arc::new(MemoryReplayStore::default()),
+        };
+        let invalid = |var: &'static str| {
+            move |e: api_auth::DpopConfigError| ConfigError::new(var, e.to_string())
+        };
+        let mut verifier = DpopVerifier::builder(origin.clone(), replay)
+            .algorithms(
+                algorithms
+                    .iter()
+                    .copied()
+                    .filter(|alg| *alg != Algorithm::HS256),
+            )
+            .max_age(dpop.max_age)
+            .leeway(leeway);
+        if dpop.nonce {
+            let nonces = match &self.nonce_secret {
+                Some(secret) => DpopNonces::from_secret(secret.as_bytes()),
+                None => DpopNonces::random(),
+            };
+            verifier = verifier.nonces(nonces.map_err(invalid("AUTH_DPOP_NONCE"))?);
+        }
+        let verifier = verifier
+            .build()
+            .map_err(invalid("AUTH_DPOP_MAX_AGE_SECS"))?;
+        Ok(builder.dpop(verifier, dpop.mode))
+    }
+
+    /// The variable a refusal of the library's builder concerns, for the refusals about
+    /// these settings.
+    pub fn variable_of(error: &BuildError) -> Option<&'static str> {
+        match error {
+            BuildError::DpopWithTokenSource => Some("AUTH_DPOP"),
+            BuildError::PublicOriginMismatch => Some("AUTH_PUBLIC_URL"),
+            BuildError::InvalidCertificateHeader(_)
+            | BuildError::CertificateHeaderWithoutSharedSecret => Some("AUTH_MTLS_CERT_HEADER"),
+            _ => None,
+        }
+    }
+}
+
+/// `AUTH_DPOP_REPLAY`: `memory` (the default) or a `redis://` URL.
+fn parse_replay(value: Option<&str>) -> Result<ReplayChoice, ConfigError> {
+    match value {
+        None | Some("memory") => Ok(ReplayChoice::Memory),
+        Some(url)
+            if url.starts_with("redis://")
+                && url::Url::parse(url).is_ok_and(|u| u.host().is_some()) =>
+        {
+            Ok(ReplayChoice::Redis(url.to_owned()))
+        }
+        Some(_) => Err(ConfigError::new(
+            "AUTH_DPOP_REPLAY",
+            "must be memory or a redis://host:port[/db] URL",
+        )),
+    }
+}
+
+/// `AUTH_DPOP_MAX_AGE_SECS` as a number (the library checks its range); 60 when unset.
+fn parse_secs(value: Option<&str>) -> Result<u64, ConfigError> {
+    match value {
+        None => Ok(60),
+        Some(v) => v
+            .parse()
+            .map_err(|_| ConfigError::new("AUTH_DPOP_MAX_AGE_SECS", "not a valid number")),
+    }
+}
+
+/// The Redis replay store, connecting on first use; its reachability is logged at once.
+fn redis_store(url: &str) -> Result<Arc<dyn ReplayStore>, ConfigError> {
+    let store = RedisReplayStore::lazy(url, RedisReplayOptions::default())
+        .map_err(|e| ConfigError::new("AUTH_DPOP_REPLAY", e.to_string()))?;
+    let store = Arc::new(store);
+    let probe = Arc::clone(&store);
+    // The store logs whether the server answers; start-up does not wait for it.
+    tokio::spawn(async move {
+        let _ = probe.ping().await;
+    });
+    Ok(store)
+}
