@@ -9,7 +9,9 @@ use url::Url;
 /// DPoP proofs name it in `htu` (RFC 9449 §4.3) and protected resource metadata names it as
 /// `resource` (RFC 9728 §3). Behind a gateway the service cannot see the URL a client used,
 /// so it is configured, and only as an origin: a path, query, fragment or credentials are
-/// refused, so that there is one way to write it.
+/// refused, so that there is one way to write it. The scheme is `https`: RFC 9728 §1.2 makes a
+/// resource identifier an `https` URL, and RFC 9449 §11.1 relies on TLS to keep proofs from
+/// being captured on the way.
 ///
 /// ```
 /// use api_auth::PublicOrigin;
@@ -34,8 +36,8 @@ pub enum PublicOriginError {
     /// Not an absolute URL.
     #[error("the public URL is not an absolute URL")]
     NotAUrl,
-    /// A scheme other than `http` or `https`.
-    #[error("the public URL's scheme is not http or https")]
+    /// A scheme other than `https`.
+    #[error("the public URL's scheme is not https")]
     Scheme,
     /// A user name or password in the URL.
     #[error("the public URL carries a user name or password")]
@@ -46,7 +48,7 @@ pub enum PublicOriginError {
 }
 
 impl PublicOrigin {
-    /// Parses `https://host[:port]` (or `http://`); a trailing `/` is allowed.
+    /// Parses `https://host[:port]`; a trailing `/` is allowed.
     pub fn parse(text: &str) -> Result<Self, PublicOriginError> {
         Self::try_from(Url::parse(text).map_err(|_| PublicOriginError::NotAUrl)?)
     }
@@ -67,7 +69,7 @@ impl TryFrom<Url> for PublicOrigin {
     type Error = PublicOriginError;
 
     fn try_from(url: Url) -> Result<Self, PublicOriginError> {
-        if !matches!(url.scheme(), "http" | "https") {
+        if url.scheme() != "https" {
             return Err(PublicOriginError::Scheme);
         }
         if !url.username().is_empty() || url.password().is_some() {
@@ -76,7 +78,7 @@ impl TryFrom<Url> for PublicOrigin {
         if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
             return Err(PublicOriginError::NotAnOrigin);
         }
-        // `http` and `https` URLs always have a host, so their origin is a tuple origin.
+        // `https` URLs always have a host, so their origin is a tuple origin.
         let serialized = url.origin().ascii_serialization();
         Ok(Self { url, serialized })
     }
@@ -104,8 +106,8 @@ mod tests {
             ("https://api.example.com", "https://api.example.com"),
             ("https://api.example.com/", "https://api.example.com"),
             ("HTTPS://API.EXAMPLE.COM:443", "https://api.example.com"),
-            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
-            ("http://[::1]:80/", "http://[::1]"),
+            ("https://127.0.0.1:8443", "https://127.0.0.1:8443"),
+            ("https://[::1]:443/", "https://[::1]"),
         ] {
             assert_eq!(
                 PublicOrigin::parse(given).unwrap().as_str(),
@@ -121,6 +123,7 @@ mod tests {
             ("api.example.com", PublicOriginError::NotAUrl),
             ("", PublicOriginError::NotAUrl),
             ("ftp://api.example.com", PublicOriginError::Scheme),
+            ("http://api.example.com", PublicOriginError::Scheme),
             (
                 "https://u:p@api.example.com",
                 PublicOriginError::Credentials,
