@@ -308,7 +308,7 @@ impl AuthBuilder {
 
     /// Accepts certificate-bound tokens (RFC 8705): a token with `cnf["x5t#S256"]` is
     /// accepted only when the client certificate the gateway forwards in header `name` (as
-    /// [`ForwardedCertificate::from_header`] reads it) has that thumbprint. Needs a
+    /// [`ForwardedCertificate::from_header`](crate::ForwardedCertificate::from_header) reads it) has that thumbprint. Needs a
     /// [`shared_secret`](Self::shared_secret), so that only the gateway can set the header.
     /// Without this option, a certificate-bound token is refused.
     pub fn certificate_header(mut self, name: &str) -> Self {
