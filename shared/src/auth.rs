@@ -20,7 +20,9 @@ use crate::https::{forwarded_https, redirect_target};
 use crate::key_store::{KeySetStatus, KeyStore};
 use crate::metrics;
 use crate::request::RequestHead;
-use crate::sender::{ProtectedResourceMetadata, Scheme, SenderConstraints, unchecked_binding};
+use crate::sender::{
+    DpopError, ProtectedResourceMetadata, Scheme, SenderConstraints, unchecked_binding,
+};
 use crate::shared_secret::SharedSecret;
 use crate::token::{self, ClaimRules};
 use crate::token_cache::{CachedToken, TokenCache, unix_now};
@@ -152,11 +154,10 @@ impl Auth {
                 return Err(AuthError::HttpsRequired(location));
             }
         }
-        if let Some(secret) = &inner.shared_secret {
-            match request.single_header("x-shared-secret") {
-                Ok(Some(value)) if secret.matches(value) => {}
-                _ => return Err(AuthError::InvalidSharedSecret),
-            }
+        if let Some(secret) = &inner.shared_secret
+            && !secret.is_presented_in(request)
+        {
+            return Err(AuthError::InvalidSharedSecret);
         }
         Ok(())
     }
@@ -164,31 +165,16 @@ impl Auth {
     /// The bearer token of the `Authorization` header (RFC 6750 §2.1; the scheme is
     /// case-insensitive and surrounding blanks are tolerated).
     pub fn bearer_token<'r>(&self, request: &'r impl RequestHead) -> Result<&'r str, AuthError> {
-        let value = request
-            .single_header("authorization")
-            .map_err(|_| AuthError::MalformedAuthorization("more than one Authorization header"))?
-            .ok_or(AuthError::MissingToken)?;
-        let value = std::str::from_utf8(value)
-            .map_err(|_| {
-                AuthError::MalformedAuthorization("Authorization header is not valid text")
-            })?
-            .trim_matches([' ', '\t']);
-        let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
+        let (scheme, credentials) = authorization(request)?.ok_or(AuthError::MissingToken)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             // Another scheme (Basic, …) carries no bearer credentials.
             return Err(AuthError::MissingToken);
         }
-        let token = rest.trim_matches([' ', '\t']);
-        if token.is_empty() {
-            return Err(AuthError::MalformedAuthorization("empty bearer token"));
-        }
-        // Bytes, not a char pattern: this scans the whole token on every request.
-        if token.bytes().any(|b| b == b' ' || b == b'\t') {
-            return Err(AuthError::MalformedAuthorization(
-                "bearer token contains blanks",
-            ));
-        }
-        Ok(token)
+        single_token(
+            credentials,
+            "empty bearer token",
+            "bearer token contains blanks",
+        )
     }
 
     /// The request's token, from where the [token source](crate::AuthBuilder::token_source)
@@ -230,11 +216,8 @@ impl Auth {
         sender: &SenderConstraints,
         scheme: &mut Scheme,
     ) -> Result<Claims, AuthError> {
-        let token = match self.dpop_token(request, sender)? {
-            Some(token) => {
-                *scheme = Scheme::Dpop;
-                token
-            }
+        let token = match self.dpop_token(request, sender, scheme)? {
+            Some(token) => token,
             None => self.token(request)?,
         };
         let claims = self.verify_signed(token).await?;
@@ -246,36 +229,31 @@ impl Auth {
 
     /// The token of `Authorization: DPoP <token>` (RFC 9449 §7.1), when DPoP is accepted and
     /// the request uses that scheme.
+    /// `scheme` becomes [`Scheme::Dpop`] as soon as the scheme is read, so that a malformed
+    /// DPoP credential is answered on the DPoP challenge.
     fn dpop_token<'r>(
         &self,
         request: &'r impl RequestHead,
         sender: &SenderConstraints,
+        scheme: &mut Scheme,
     ) -> Result<Option<&'r str>, AuthError> {
         if !sender.accepts_dpop() {
             return Ok(None);
         }
-        let value = request
-            .single_header("authorization")
-            .map_err(|_| AuthError::MalformedAuthorization("more than one Authorization header"))?;
         // Anything that is not readable text is for the bearer rules to refuse.
-        let Some(value) = value.and_then(|value| std::str::from_utf8(value).ok()) else {
+        let Ok(Some((name, credentials))) = authorization(request) else {
             return Ok(None);
         };
-        let value = value.trim_matches([' ', '\t']);
-        let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
-        if !scheme.eq_ignore_ascii_case("dpop") {
+        if !name.eq_ignore_ascii_case("dpop") {
             return Ok(None);
         }
-        let token = rest.trim_matches([' ', '\t']);
-        if token.is_empty() {
-            return Err(AuthError::MalformedAuthorization("empty DPoP token"));
-        }
-        if token.bytes().any(|b| b == b' ' || b == b'\t') {
-            return Err(AuthError::MalformedAuthorization(
-                "DPoP token contains blanks",
-            ));
-        }
-        Ok(Some(token))
+        *scheme = Scheme::Dpop;
+        single_token(
+            credentials,
+            "empty DPoP token",
+            "DPoP token contains blanks",
+        )
+        .map(Some)
     }
 
     /// Verifies a compact JWS token: every rule of RFC 7515, 7519 and 8725 this crate
@@ -551,15 +529,55 @@ impl Auth {
     }
 }
 
+/// The only `Authorization` header of `request`, as its scheme (case as sent) and the
+/// credentials after it, surrounding blanks removed; `None` without the header.
+fn authorization(request: &impl RequestHead) -> Result<Option<(&str, &str)>, AuthError> {
+    let Some(value) = request
+        .single_header("authorization")
+        .map_err(|_| AuthError::MalformedAuthorization("more than one Authorization header"))?
+    else {
+        return Ok(None);
+    };
+    let value = std::str::from_utf8(value)
+        .map_err(|_| AuthError::MalformedAuthorization("Authorization header is not valid text"))?
+        .trim_matches([' ', '\t']);
+    let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
+    Ok(Some((scheme, rest.trim_matches([' ', '\t']))))
+}
+
+/// The credentials of an `Authorization` header as one token (RFC 6750 §2.1's `b64token`
+/// holds no blank), refused with `empty` or `blanks` otherwise.
+fn single_token<'r>(
+    credentials: &'r str,
+    empty: &'static str,
+    blanks: &'static str,
+) -> Result<&'r str, AuthError> {
+    if credentials.is_empty() {
+        return Err(AuthError::MalformedAuthorization(empty));
+    }
+    // Bytes, not a char pattern: this scans the whole token on every request.
+    if credentials.bytes().any(|b| b == b' ' || b == b'\t') {
+        return Err(AuthError::MalformedAuthorization(blanks));
+    }
+    Ok(credentials)
+}
+
 fn log_refusal<T>(path: &str, result: Result<T, AuthError>) -> Result<T, AuthError> {
     if let Err(error) = &result {
         metrics::refusal(error.code());
-        match error {
+        match error.cause() {
             AuthError::KeysUnavailable { .. } => {
                 tracing::warn!(
                     path,
                     error = error.code(),
                     "request refused: signing keys unavailable"
+                );
+            }
+            AuthError::Dpop(DpopError::ReplayStoreUnavailable(_)) => {
+                tracing::warn!(
+                    path,
+                    error = error.code(),
+                    "request refused: the DPoP replay store is unavailable"
                 );
             }
             _ => {

@@ -47,6 +47,9 @@ const MIN_HS256_SECRET_BYTES: usize = 32;
 /// | [`token_cache_size`](Self::token_cache_size) | 10,000 tokens |
 /// | [`max_token_bytes`](Self::max_token_bytes) | 8 KiB |
 /// | [`token_source`](Self::token_source) | `Authorization: Bearer` ([`TokenSource::authorization`]) |
+/// | [`public_origin`](Self::public_origin) | none: no protected resource metadata |
+/// | [`dpop`](Self::dpop) | none: DPoP-bound tokens are refused |
+/// | [`certificate_header`](Self::certificate_header) | none: certificate-bound tokens are refused |
 ///
 /// A gateway issuer ([`Issuer::cloudflare_access`], [`Issuer::google_iap`],
 /// [`Issuer::aws_alb`]) sets the audience, the token source and the algorithm itself and must
@@ -349,15 +352,23 @@ impl AuthBuilder {
             public_origin: self.public_origin.take(),
             dpop: self.dpop.take(),
             certificate_header: self.certificate_header.take(),
-            shared_secret: self.shared_secret.is_some(),
-            custom_token_source: self.token_source.is_some(),
+            shared_secret: self.shared_secret.clone(),
+            // A cookie is read only when `Authorization` is absent, so DPoP still works.
+            custom_token_source: self
+                .token_source
+                .as_ref()
+                .is_some_and(|source| source.header_name() != "authorization"),
         }
-        .build(
-            self.issuers
+        .build(match gateway.and_then(|gateway| gateway.alb.as_ref()) {
+            // An ALB issuer is named by its load balancer's ARN, which issues nothing: the
+            // authorization server is the identity provider behind it, when configured.
+            Some(alb) => alb.iss.iter().cloned().collect(),
+            None => self
+                .issuers
                 .iter()
                 .map(|issuer| issuer.iss().to_owned())
                 .collect(),
-        )?;
+        })?;
         let cache = (self.token_cache_size > 0)
             .then(|| Arc::new(TokenCache::new(self.token_cache_size, leeway_secs)));
         let sources = self.key_sources()?;

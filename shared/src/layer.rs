@@ -111,7 +111,7 @@ where
         let role = self.role;
         Box::pin(async move {
             let verdict = {
-                let head = HttpRequestHead::new(request.headers(), request.uri());
+                let head = HttpRequestHead::of(&request);
                 auth.authenticate(&head).await
             };
             let verdict = verdict.and_then(|claims| match role {

@@ -46,13 +46,25 @@
 //! # In a web framework
 //!
 //! - With any `tower` stack (axum, hyper, tonic): [`AuthLayer`] (feature `tower`) verifies
-//!   the bearer token and puts the [`Claims`] in the request extensions.
+//!   the request's token (with its DPoP proof or forwarded certificate when it is bound) and
+//!   puts the [`Claims`] in the request extensions.
 //! - Elsewhere, an adapter exposes a request's headers through [`RequestHead`] (or uses
 //!   [`HttpRequestHead`] over `http` types), calls [`Auth::gate`], [`Auth::authenticate`],
 //!   [`Auth::require_role`] or [`Auth::api_key_user`], and turns an [`AuthError`]'s
 //!   [`Reply`] into its own response type (`http::Response` converts from it).
 //! - For typed claims in a handler, an extractor or guard generic over the claims type calls
 //!   [`Auth::claims_as`], whose refusal (`401 invalid_token`) answers like any other.
+//!
+//! # Sender-constrained tokens
+//!
+//! A token bound to a key by its `cnf` claim (RFC 7800) is accepted only with that key: a
+//! DPoP proof (RFC 9449; [`AuthBuilder::dpop`] with a [`DpopVerifier`] and a [`ReplayStore`])
+//! or the client certificate a gateway forwards (RFC 8705; [`AuthBuilder::certificate_header`]).
+//! Without the matching option a bound token is refused, never used as a bearer token.
+//! [`AuthBuilder::public_origin`] adds the protected resource metadata (RFC 9728,
+//! [`Auth::resource_metadata`]). With any of them, refusals from [`Auth::authenticate`] come
+//! as [`AuthError::Challenged`], whose challenges name every accepted scheme;
+//! [`AuthError::cause`] is the refusal itself.
 //!
 //! # Several issuers
 //!
@@ -76,7 +88,7 @@
 //! |---|---|
 //! | `tower` | [`AuthLayer`] and [`AuthService`] |
 //! | `dev-issuer` | [`DevIssuer`]: an in-process issuer that mints tokens, for development and tests |
-//! | `redis` | [`RedisReplayStore`]: a DPoP replay store shared by a fleet, on Redis or Valkey |
+//! | `redis` | `RedisReplayStore`: a DPoP replay store shared by a fleet, on Redis or Valkey |
 //!
 //! # What the library does not do
 //!

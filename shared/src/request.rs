@@ -138,7 +138,9 @@ pub struct HttpRequestHead<'a> {
 }
 
 impl<'a> HttpRequestHead<'a> {
-    /// Views a request's headers and URI.
+    /// Views a request's headers and URI. Without the method, every DPoP proof is refused:
+    /// a service that accepts DPoP-bound tokens uses [`of`](Self::of) or
+    /// [`from_parts`](Self::from_parts).
     pub fn new(headers: &'a http::HeaderMap, uri: &'a http::Uri) -> Self {
         Self {
             headers,

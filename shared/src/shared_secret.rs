@@ -4,6 +4,7 @@ use aws_lc_rs::digest::{SHA256, digest};
 use subtle::ConstantTimeEq;
 
 use crate::credential_error::CredentialError;
+use crate::request::RequestHead;
 
 /// The secret the gateway adds to every request it forwards.
 ///
@@ -70,7 +71,16 @@ impl SharedSecret {
         let candidate = digest(&SHA256, presented);
         self.digest.ct_eq(candidate.as_ref()).into()
     }
+
+    /// Whether `request` carries the secret in its only `X-Shared-Secret` header: whether
+    /// it came through the gateway.
+    pub(crate) fn is_presented_in(&self, request: &impl RequestHead) -> bool {
+        matches!(request.single_header(HEADER), Ok(Some(value)) if self.matches(value))
+    }
 }
+
+/// The header the gateway sends the secret in.
+const HEADER: &str = "x-shared-secret";
 
 #[cfg(test)]
 mod tests {

@@ -227,9 +227,9 @@ impl Config {
             .transpose()
             .map_err(|e| ConfigError::new("API_KEYS", e.to_string()))?;
         let shared_secret_text = var("SHARED_SECRET")?;
-        let sender = SenderSettings::from_vars(get, shared_secret_text.as_deref())?;
         let shared_secret = shared_secret_text
-            .map(|s| SharedSecret::new(&s))
+            .as_deref()
+            .map(SharedSecret::new)
             .transpose()
             .map_err(|e| ConfigError::new("SHARED_SECRET", e.to_string()))?;
         let force_https = match get("FORCE_HTTPS")?.as_deref() {
@@ -300,6 +300,10 @@ impl Config {
                 ));
             }
         }
+
+        // After the gateway's checks: with AUTH_GATEWAY, AUTH_DPOP is the error, not what
+        // DPoP would need.
+        let sender = SenderSettings::from_vars(get, shared_secret_text.as_deref())?;
 
         let config = Self {
             host,

@@ -9,8 +9,8 @@
 //! | `GET /readyz` | none, never gated | `503 {"status":"not_ready",...}` until the start-up fetches settle with keys, then `{"status":"ready",...}` for good |
 //! | `GET /metrics` | none, never gated | Prometheus text exposition (404 when no recorder is installed) |
 //! | `GET /public` | none | `{"message":"Anyone can see this"}` |
-//! | `GET /protected` | bearer JWT | `{"message":"Access granted","user":{claims}}` |
-//! | `GET /admin` | bearer JWT with role or scope `admin` | `{"message":"Admin access","user":{claims}}` |
+//! | `GET /protected` | bearer JWT (or DPoP-bound, with its proof) | `{"message":"Access granted","user":{claims}}` |
+//! | `GET /admin` | a JWT as for `/protected`, with role or scope `admin` | `{"message":"Admin access","user":{claims}}` |
 //! | `GET /me` | `X-API-Key` | `{"user":"<name>"}` |
 //!
 //! Development mode adds `POST /dev/token`, `GET /.well-known/openid-configuration` and

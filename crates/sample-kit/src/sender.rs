@@ -6,19 +6,38 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api_auth::{
-    Algorithm, AuthBuilder, BuildError, DpopMode, DpopNonces, DpopVerifier, MemoryReplayStore,
-    PublicOrigin, RedisReplayOptions, RedisReplayStore, ReplayStore,
+    Algorithm, AuthBuilder, BuildError, DpopConfigError, DpopMode, DpopNonces, DpopVerifier,
+    MemoryReplayStore, PublicOrigin, RedisReplayOptions, RedisReplayStore, ReplayStore,
 };
 
 use crate::config::ConfigError;
 
 /// Where DPoP proofs' `jti`s are remembered (`AUTH_DPOP_REPLAY`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum ReplayChoice {
     /// `memory`: in this process, bounded.
     Memory,
-    /// `redis://host:port[/db]`: a server a fleet shares.
+    /// `redis://host:port[/db]`: a server a fleet shares (its URL may carry a password).
     Redis(String),
+}
+
+/// Shows a Redis URL without the credentials it may carry.
+impl std::fmt::Debug for ReplayChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Memory => f.write_str("Memory"),
+            Self::Redis(url) => {
+                let shown = url::Url::parse(url).map(|mut url| {
+                    let _ = url.set_username("");
+                    let _ = url.set_password(None);
+                    url.to_string()
+                });
+                f.debug_tuple("Redis")
+                    .field(&shown.unwrap_or_default())
+                    .finish()
+            }
+        }
+    }
 }
 
 /// DPoP, as the variables configure it.
@@ -28,8 +47,8 @@ pub struct DpopSettings {
     pub mode: DpopMode,
     /// `AUTH_DPOP_REPLAY`.
     pub replay: ReplayChoice,
-    /// `AUTH_DPOP_MAX_AGE_SECS`.
-    pub max_age: Duration,
+    /// `AUTH_DPOP_MAX_AGE_SECS` (`None`: the library's default).
+    pub max_age: Option<Duration>,
     /// `AUTH_DPOP_NONCE=1`: server nonces, keyed by `SHARED_SECRET` when set (so that every
     /// replica accepts the others'), else by a random key of this process.
     pub nonce: bool,
@@ -106,7 +125,7 @@ impl SenderSettings {
                 Some(DpopSettings {
                     mode,
                     replay: parse_replay(replay.as_deref())?,
-                    max_age: Duration::from_secs(parse_secs(max_age.as_deref())?),
+                    max_age: parse_secs(max_age.as_deref())?.map(Duration::from_secs),
                     nonce: match nonce.as_deref() {
                         None | Some("0") => false,
                         Some("1") => true,
@@ -123,11 +142,6 @@ impl SenderSettings {
             certificate_header: get("AUTH_MTLS_CERT_HEADER")?,
             nonce_secret: shared_secret.map(str::to_owned),
         })
-    }
-
-    /// Whether any of these settings is on.
-    pub fn is_set(&self) -> bool {
-        self.public_url.is_some() || self.dpop.is_some() || self.certificate_header.is_some()
     }
 
     /// Adds these settings to `builder`; proofs may use `algorithms` (HS256 never) within
@@ -154,9 +168,6 @@ impl SenderSettings {
             (ReplayChoice::Redis(url), true) => redis_store(url)?,
             _ => Arc::new(MemoryReplayStore::default()),
         };
-        let invalid = |var: &'static str| {
-            move |e: api_auth::DpopConfigError| ConfigError::new(var, e.to_string())
-        };
         let mut verifier = DpopVerifier::builder(origin.clone(), replay)
             .algorithms(
                 algorithms
@@ -164,18 +175,18 @@ impl SenderSettings {
                     .copied()
                     .filter(|alg| *alg != Algorithm::HS256),
             )
-            .max_age(dpop.max_age)
             .leeway(leeway);
+        if let Some(max_age) = dpop.max_age {
+            verifier = verifier.max_age(max_age);
+        }
         if dpop.nonce {
             let nonces = match &self.nonce_secret {
                 Some(secret) => DpopNonces::from_secret(secret.as_bytes()),
                 None => DpopNonces::random(),
             };
-            verifier = verifier.nonces(nonces.map_err(invalid("AUTH_DPOP_NONCE"))?);
+            verifier = verifier.nonces(nonces.map_err(dpop_refusal)?);
         }
-        let verifier = verifier
-            .build()
-            .map_err(invalid("AUTH_DPOP_MAX_AGE_SECS"))?;
+        let verifier = verifier.build().map_err(dpop_refusal)?;
         Ok(builder.dpop(verifier, dpop.mode))
     }
 
@@ -192,14 +203,22 @@ impl SenderSettings {
     }
 }
 
-/// `AUTH_DPOP_REPLAY`: `memory` (the default) or a `redis://` URL.
+/// A refusal of the library's DPoP verifier builder, under the variable it concerns.
+fn dpop_refusal(error: DpopConfigError) -> ConfigError {
+    let var = match error {
+        DpopConfigError::MaxAgeOutOfRange => "AUTH_DPOP_MAX_AGE_SECS",
+        DpopConfigError::LeewayOutOfRange => "AUTH_LEEWAY_SECS",
+        DpopConfigError::NoAlgorithm | DpopConfigError::SymmetricAlgorithm => "AUTH_ALGORITHMS",
+        _ => "AUTH_DPOP_NONCE",
+    };
+    ConfigError::new(var, error.to_string())
+}
+
+/// `AUTH_DPOP_REPLAY`: `memory` (the default) or a `redis://` URL the store accepts.
 fn parse_replay(value: Option<&str>) -> Result<ReplayChoice, ConfigError> {
     match value {
         None | Some("memory") => Ok(ReplayChoice::Memory),
-        Some(url)
-            if url.starts_with("redis://")
-                && url::Url::parse(url).is_ok_and(|u| u.host().is_some()) =>
-        {
+        Some(url) if RedisReplayStore::check_url(url).is_ok() => {
             Ok(ReplayChoice::Redis(url.to_owned()))
         }
         Some(_) => Err(ConfigError::new(
@@ -209,14 +228,14 @@ fn parse_replay(value: Option<&str>) -> Result<ReplayChoice, ConfigError> {
     }
 }
 
-/// `AUTH_DPOP_MAX_AGE_SECS` as a number (the library checks its range); 60 when unset.
-fn parse_secs(value: Option<&str>) -> Result<u64, ConfigError> {
-    match value {
-        None => Ok(60),
-        Some(v) => v
-            .parse()
-            .map_err(|_| ConfigError::new("AUTH_DPOP_MAX_AGE_SECS", "not a valid number")),
-    }
+/// `AUTH_DPOP_MAX_AGE_SECS` as a number (the library checks its range and has the default).
+fn parse_secs(value: Option<&str>) -> Result<Option<u64>, ConfigError> {
+    value
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ConfigError::new("AUTH_DPOP_MAX_AGE_SECS", "not a valid number"))
+        })
+        .transpose()
 }
 
 /// The Redis replay store, connecting on first use; its reachability is logged at once.

@@ -6,7 +6,7 @@
 
 use url::Url;
 
-use super::{GatewayProfile, exact_value, key_url};
+use super::{GatewayProfile, exact_value, jwks_location, key_url};
 use crate::algorithm::Algorithm;
 use crate::builder::BuildError;
 use crate::issuer::{Issuer, KeySource};
@@ -111,14 +111,7 @@ impl CloudflareAccess {
     /// mirror, a proxy, a test). Discovery is refused: Cloudflare Access publishes no
     /// discovery document.
     pub fn keys(mut self, source: KeySource) -> Result<Self, BuildError> {
-        if matches!(source, KeySource::Discovery) {
-            return Err(BuildError::InvalidGatewaySetting {
-                gateway: NAME,
-                setting: "key_url",
-                reason: "a key set location, not discovery",
-            });
-        }
-        self.keys = source;
+        self.keys = jwks_location(NAME, source)?;
         Ok(self)
     }
 

@@ -6,7 +6,7 @@
 
 use url::Url;
 
-use super::{GatewayProfile, key_url};
+use super::{GatewayProfile, jwks_location, key_url};
 use crate::algorithm::Algorithm;
 use crate::builder::BuildError;
 use crate::issuer::{Issuer, KeySource};
@@ -100,14 +100,7 @@ impl GoogleIap {
     /// Takes the keys from `source` instead of Google's JWKS (a mirror, a proxy, a test).
     /// Discovery is refused: IAP's keys are at a fixed location.
     pub fn keys(mut self, source: KeySource) -> Result<Self, BuildError> {
-        if matches!(source, KeySource::Discovery) {
-            return Err(BuildError::InvalidGatewaySetting {
-                gateway: NAME,
-                setting: "key_url",
-                reason: "a key set location, not discovery",
-            });
-        }
-        self.keys = source;
+        self.keys = jwks_location(NAME, source)?;
         Ok(self)
     }
 

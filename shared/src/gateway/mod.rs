@@ -28,6 +28,7 @@ use url::Url;
 
 use crate::algorithm::Algorithm;
 use crate::builder::BuildError;
+use crate::issuer::KeySource;
 use crate::token_source::TokenSource;
 
 /// What a gateway issuer imposes on the whole verifier.
@@ -88,6 +89,19 @@ impl GatewayProfile {
         }
         Ok(())
     }
+}
+
+/// A key location override of a gateway whose keys are a JWKS at a fixed place: any key
+/// source but discovery, which those gateways do not publish.
+fn jwks_location(gateway: &'static str, source: KeySource) -> Result<KeySource, BuildError> {
+    if matches!(source, KeySource::Discovery) {
+        return Err(BuildError::InvalidGatewaySetting {
+            gateway,
+            setting: "key_url",
+            reason: "a key set location, not discovery",
+        });
+    }
+    Ok(source)
 }
 
 /// An `http` or `https` URL with a host, for a key location override.

@@ -24,6 +24,7 @@ use crate::confirmation::Confirmation;
 use crate::error::{AuthError, REALM, TokenError, quoted_string_safe};
 use crate::reply::Reply;
 use crate::request::RequestHead;
+use crate::shared_secret::SharedSecret;
 use crate::token_source::is_token;
 
 /// Which tokens a service that accepts DPoP still takes as bearer tokens.
@@ -163,6 +164,9 @@ pub(crate) struct SenderConstraints {
     pub(crate) dpop: Option<(DpopVerifier, DpopMode)>,
     /// The header the gateway forwards the client certificate in (lower case).
     pub(crate) certificate_header: Option<String>,
+    /// The gateway's secret: the certificate header is read only from a request that
+    /// carries it, whether or not the request went through [`crate::Auth::gate`].
+    pub(crate) shared_secret: Option<SharedSecret>,
     pub(crate) challenges: Arc<ChallengeSet>,
 }
 
@@ -251,6 +255,17 @@ impl SenderConstraints {
                 "is bound to a client certificate, which this service does not check",
             ));
         };
+        // Only the gateway may speak for the client's TLS session (RFC 8705 §3 binds to the
+        // certificate of the TLS connection, which here ends at the gateway).
+        if !self
+            .shared_secret
+            .as_ref()
+            .is_some_and(|secret| secret.is_presented_in(request))
+        {
+            return Err(binding(
+                "is bound to a client certificate, and the request did not come through the gateway",
+            ));
+        }
         let value = request
             .single_header(header)
             .map_err(|_| binding("client certificate header appears more than once"))?
@@ -318,8 +333,8 @@ pub(crate) struct SenderOptions {
     pub(crate) public_origin: Option<PublicOrigin>,
     pub(crate) dpop: Option<(DpopVerifier, DpopMode)>,
     pub(crate) certificate_header: Option<String>,
-    /// Whether a shared secret proves that requests come through the gateway.
-    pub(crate) shared_secret: bool,
+    /// The secret that proves that a request came through the gateway.
+    pub(crate) shared_secret: Option<SharedSecret>,
     /// Whether the token is read from somewhere else than `Authorization`.
     pub(crate) custom_token_source: bool,
 }
@@ -348,7 +363,7 @@ impl SenderOptions {
             Some(name) if !is_token(&name) => {
                 return Err(BuildError::InvalidCertificateHeader(name));
             }
-            Some(_) if !self.shared_secret => {
+            Some(_) if self.shared_secret.is_none() => {
                 return Err(BuildError::CertificateHeaderWithoutSharedSecret);
             }
             name => name.map(|name| name.to_ascii_lowercase()),
@@ -375,6 +390,7 @@ impl SenderOptions {
         };
         let constraints = SenderConstraints {
             dpop: self.dpop,
+            shared_secret: certificate_header.as_ref().and(self.shared_secret),
             certificate_header,
             challenges: Arc::new(challenges),
         };

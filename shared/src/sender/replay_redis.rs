@@ -137,11 +137,7 @@ impl RedisReplayStore {
         if options.command_timeout.is_zero() || options.connect_timeout.is_zero() {
             return Err(RedisStoreError::ZeroTimeout);
         }
-        let parsed = Url::parse(url).map_err(|_| RedisStoreError::InvalidUrl)?;
-        if parsed.scheme() != "redis" || parsed.host_str().is_none_or(str::is_empty) {
-            return Err(RedisStoreError::InvalidUrl);
-        }
-        let client = redis::Client::open(url).map_err(|_| RedisStoreError::InvalidUrl)?;
+        let (parsed, client) = Self::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
             .set_response_timeout(Some(options.command_timeout))
@@ -157,6 +153,23 @@ impl RedisReplayStore {
             shown: Redacted(&parsed).to_string(),
             reachable: AtomicBool::new(true),
         })
+    }
+
+    /// Checks that `url` names a Redis server this store can use
+    /// (`redis://[user:password@]host[:port][/db]`), without connecting: for configuration
+    /// checks made before a runtime exists.
+    pub fn check_url(url: &str) -> Result<(), RedisStoreError> {
+        Self::open(url).map(drop)
+    }
+
+    /// The parsed URL and a client for it.
+    fn open(url: &str) -> Result<(Url, redis::Client), RedisStoreError> {
+        let parsed = Url::parse(url).map_err(|_| RedisStoreError::InvalidUrl)?;
+        if parsed.scheme() != "redis" || parsed.host_str().is_none_or(str::is_empty) {
+            return Err(RedisStoreError::InvalidUrl);
+        }
+        let client = redis::Client::open(url).map_err(|_| RedisStoreError::InvalidUrl)?;
+        Ok((parsed, client))
     }
 
     /// Checks that the server answers (`PING`), within the command bound.

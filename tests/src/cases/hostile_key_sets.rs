@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::Case;
 use super::support::{
     FAST_REFETCH, assert_granted, assert_invalid_token, claims, claims_with, remote_cached,
-    remote_with, until,
+    remote_with, sample_on_jwks_url_with, until,
 };
 use crate::idp::{Idp, jwks_of};
 use crate::keys::{b64, keys, mint, mint_with_header};
@@ -142,18 +142,11 @@ fn forged_admin_tokens(kid: &str, x: &str, issuer: &str) -> Vec<String> {
 
 /// A sample trusting `idp`'s key set URL directly, with a short refetch cooldown.
 async fn sample_on(bin: &str, idp: &Idp) -> Sample {
-    let issuer = idp.issuer();
-    let url = idp.jwks_url();
-    Sample::start(
-        bin,
-        &[
-            ("AUTH_JWKS_URL", url.as_str()),
-            ("AUTH_ISSUER", issuer.as_str()),
-            ("AUTH_JWKS_COOLDOWN_SECS", "1"),
-            ("AUTH_JWKS_MIN_TTL_SECS", "10"),
-        ],
-    )
-    .await
+    let fast = [
+        ("AUTH_JWKS_COOLDOWN_SECS", "1"),
+        ("AUTH_JWKS_MIN_TTL_SECS", "10"),
+    ];
+    sample_on_jwks_url_with(bin, idp, &fast).await
 }
 
 /// Waits until the sample's logs contain `needle` at least `count` times (the lines of one

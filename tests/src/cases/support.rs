@@ -55,16 +55,23 @@ pub(super) async fn remote(bin: &str, env: &[(&str, &str)]) -> Remote {
 
 /// A sample verifying against `idp`'s key set URL directly (no discovery), with its issuer.
 pub(super) async fn sample_on_jwks_url(bin: &str, idp: &Idp) -> Sample {
+    sample_on_jwks_url_with(bin, idp, &[]).await
+}
+
+/// [`sample_on_jwks_url`] with `extra` variables.
+pub(super) async fn sample_on_jwks_url_with(
+    bin: &str,
+    idp: &Idp,
+    extra: &[(&str, &str)],
+) -> Sample {
     let issuer = idp.issuer();
     let url = idp.jwks_url();
-    Sample::start(
-        bin,
-        &[
-            ("AUTH_JWKS_URL", url.as_str()),
-            ("AUTH_ISSUER", issuer.as_str()),
-        ],
-    )
-    .await
+    let mut env = vec![
+        ("AUTH_JWKS_URL", url.as_str()),
+        ("AUTH_ISSUER", issuer.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    Sample::start(bin, &env).await
 }
 
 /// Claims that pass every check for `issuer`.
