@@ -782,7 +782,7 @@ class Runner:
             admin = mint_one(issuer.base_url, {"sub": "u1", "roles": ["admin"]})
             probe(process.base_url, tokens[0], admin, contract=False)
             cells = {c[0] for c in CELLS} - METRICS_CELLS - DPOP_CELLS
-            self.run_cells(target, process.base_url, cells, tokens[0], token_file)
+            self.run_cells(target, process, cells, tokens[0], token_file)
             target.rss_load_kib = process.rss_kib()
         except (TargetError, OSError) as e:
             target.note = str(e)
