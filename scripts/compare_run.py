@@ -8,7 +8,7 @@ add a dependency (matplotlib, or a Rust crate built in release) to a script whos
 needs are wrk and the peers. scripts/compare builds the binaries and prepares wrk and
 the FastAPI peer's virtual environment, then calls this with what is available.
 
-Per target, four wrk cells of a fixed duration:
+Per target, wrk cells of a fixed duration:
 
 - ``public``: ``GET /public``, expect 200;
 - ``public_h``: ``GET /public`` carrying the same ``Authorization`` header as ``protected``
@@ -25,9 +25,25 @@ Per target, four wrk cells of a fixed duration:
   ``scraped ÷ nometrics`` is the cost of exporting metrics. Both instances run side by side,
   get a one-second warm-up each, then are loaded in turn for ``--rounds`` rounds
   (``nometrics`` first in odd rounds, second in even ones); each cell is the mean of its
-  rounds, so that drift on a shared machine falls on both alike. The server's CPU time per
-  request is measured too: it hardly depends on what else the machine runs. Samples only; the peers have no ``/metrics``. ``--metrics-only`` runs just
-  these two cells, and no peer.
+  rounds, so that drift on a shared machine falls on both alike. Samples only; the peers
+  have no ``/metrics``. ``--metrics-only`` runs just these two cells, and no peer;
+- ``dpop_memory`` and ``dpop_redis``: ``GET /protected`` with one DPoP-bound token
+  (``cnf.jkt``, RFC 9449), sent as ``Authorization: DPoP``, and a proof of its own with every
+  request, as real clients send, expect 200; ``--dpop-duration`` seconds each. Each runs on a
+  fresh instance with ``AUTH_PUBLIC_URL``, ``AUTH_DPOP=allowed``,
+  ``AUTH_DPOP_MAX_AGE_SECS=300`` and ``AUTH_DPOP_REPLAY=memory``, or the ``redis://`` URL of
+  one ``redis-server`` this script starts on loopback for the whole run (no persistence,
+  flushed after each cell). wrk cannot sign, so the proofs are made just before the cell by
+  scripts/compare_dpop.py (with ``--proof-python``, which has ``cryptography``): the
+  ``protected`` rate times the duration times 1.2, at most ``PROOF_CAP``; each wrk thread
+  sends its own slice, none twice. A thread that runs out sends a stand-in the server
+  refuses (401), so the cell fails and says so. The token is served from the token cache
+  like ``protected``'s, so ``dpop ÷ protected`` is the cost of the proof: its signature check
+  and the ``jti``'s store round trip. Samples only. ``--dpop-only`` runs just ``protected``
+  and these two cells, and no peer.
+
+The server's CPU time per request is measured for every cell (and Redis's for
+``dpop_redis``): it hardly depends on what else the machine runs.
 
 A cell with any other status, or any socket error or timeout, is marked failed.
 """
@@ -37,9 +53,11 @@ import datetime
 import html
 import http.client
 import json
+import math
 import os
 import platform
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -56,14 +74,30 @@ CELLS = [
     ("admin403", "/admin", 403, "/admin → 403"),
     ("scraped", "/protected", 200, "/protected, 1 token, /metrics scraped 1/s"),
     ("nometrics", "/protected", 200, "/protected, 1 token, METRICS=0"),
+    ("dpop_memory", "/protected", 200, "/protected, DPoP proof each, memory store"),
+    ("dpop_redis", "/protected", 200, "/protected, DPoP proof each, Redis store"),
 ]
-# The cells that need the samples' /metrics; peers run the others.
+# The cells that need the samples' /metrics, and those that need their DPoP support; peers
+# run the others.
 METRICS_CELLS = {"scraped", "nometrics"}
+DPOP_CELLS = {"dpop_memory", "dpop_redis"}
 SCRAPE_INTERVAL_SECS = 1.0
 FASTAPI = "fastapi-peer"
 JWT_AUTHORIZER = "jwt-authorizer-peer"
 ISSUER_SAMPLE = "sample-axum"
 START_TIMEOUT_SECS = 60
+
+# The DPoP cells' settings. The origin is the contract's example; proofs name it in `htu`.
+PUBLIC_URL = "https://api.example.test"
+DPOP_MAX_AGE_SECS = 300
+# Proofs are dated when they are made: the cell must end this long before they age out.
+DPOP_AGE_MARGIN_SECS = 30
+# More proofs than this would not help: the memory store holds at most 100,000 live `jti`s
+# (api-auth's MemoryReplayStore::DEFAULT_CAPACITY, each kept for the maximum age plus twice
+# the leeway), past which it refuses proofs (503) rather than forget one.
+PROOF_CAP = 90_000
+PROOF_FLOOR = 1_000
+PROOF_MARGIN = 1.2
 
 # Variables that would take a sample out of development mode or gate its routes.
 CLEARED_ENV = (
@@ -73,6 +107,12 @@ CLEARED_ENV = (
     "AUTH_ALGORITHMS",
     "AUTH_HS256_SECRET",
     "AUTH_TOKEN_CACHE_SIZE",
+    "AUTH_PUBLIC_URL",
+    "AUTH_DPOP",
+    "AUTH_DPOP_REPLAY",
+    "AUTH_DPOP_MAX_AGE_SECS",
+    "AUTH_DPOP_NONCE",
+    "AUTH_MTLS_CERT_HEADER",
     "API_KEYS",
     "SHARED_SECRET",
     "FORCE_HTTPS",
@@ -100,6 +140,7 @@ class Cell:
     statuses: dict = field(default_factory=dict)
     runs: list = field(default_factory=list)  # requests per second of each round, when rounds
     cpu_us: float = 0.0  # the server's CPU time per request, in µs, when measured
+    store_cpu_us: float = 0.0  # Redis's CPU time per request, in µs, for dpop_redis
 
 
 @dataclass
@@ -126,6 +167,7 @@ def mean_cell(cells):
     merged.p99_ms = sum(c.p99_ms for c in cells) / count
     merged.requests = sum(c.requests for c in cells)
     merged.cpu_us = sum(c.cpu_us for c in cells) / count
+    merged.store_cpu_us = sum(c.store_cpu_us for c in cells) / count
     for c in cells:
         for status, n in c.statuses.items():
             merged.statuses[status] = merged.statuses.get(status, 0) + n
@@ -199,6 +241,101 @@ class Process:
     def stop_all(cls):
         for process in list(cls.running):
             process.stop()
+
+
+def free_loopback_port():
+    """A TCP port free on 127.0.0.1 now (for a server that cannot be told to take port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        return probe_socket.getsockname()[1]
+
+
+def redis_command(port, *words, timeout=5):
+    """Sends one command to the Redis server on loopback ``port`` (RESP: an array of bulk
+    strings) and returns the first line of its reply."""
+    command = f"*{len(words)}\r\n" + "".join(f"${len(w)}\r\n{w}\r\n" for w in words)
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        conn.sendall(command.encode())
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    return reply.decode(errors="replace").strip()
+
+
+class RedisServer(Process):
+    """A ``redis-server`` for the ``dpop_redis`` cells: loopback, a free port, nothing
+    persisted; its ``base_url`` is the ``redis://`` URL the samples are given."""
+
+    def __init__(self, binary, log_dir):
+        self.port = free_loopback_port()
+        argv = [
+            binary, "--bind", "127.0.0.1", "--port", str(self.port),
+            "--save", "", "--appendonly", "no", "--daemonize", "no",
+        ]
+        super().__init__("redis-server", argv, dict(os.environ), log_dir)
+
+    def _wait_for_address(self):
+        deadline = time.monotonic() + START_TIMEOUT_SECS
+        while time.monotonic() < deadline:
+            code = self.popen.poll()
+            if code is not None:
+                last = self.stdout_path.read_text(errors="replace").strip().splitlines()[-1:]
+                raise TargetError(f"redis-server exited with code {code}: {' '.join(last)[:200]}")
+            try:
+                if redis_command(self.port, "PING", timeout=1) == "+PONG":
+                    return f"redis://127.0.0.1:{self.port}"
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise TargetError(f"redis-server did not answer PING within {START_TIMEOUT_SECS} s")
+
+    def flush(self):
+        """Forgets every key (between cells, so that each starts with an empty store)."""
+        reply = redis_command(self.port, "FLUSHALL")
+        if reply != "+OK":
+            raise TargetError(f"redis-server answered FLUSHALL with {reply!r}")
+
+
+class ProofMaker:
+    """One DPoP client key for the run, and proofs by it, made by scripts/compare_dpop.py
+    under a Python that has ``cryptography``."""
+
+    def __init__(self, python, root, out):
+        self.python = python
+        self.script = root / "scripts" / "compare_dpop.py"
+        self.out = out
+        self.key_file = out / "dpop-client-key.pem"
+        self.jkt = self._run("key", self.key_file).strip()
+
+    def _run(self, *args):
+        run = subprocess.run(
+            [self.python, str(self.script), *map(str, args)],
+            capture_output=True, text=True, timeout=300,
+        )
+        if run.returncode != 0:
+            raise TargetError(f"compare_dpop.py {args[0]} failed: {run.stderr.strip()[-200:]}")
+        return run.stdout
+
+    def proofs(self, label, token, count):
+        """Writes ``count`` fresh proofs for ``GET /protected`` with ``token``; returns the
+        file (about 0.5 KB a proof), which the caller deletes once used."""
+        token_file = self.out / f"dpop-token.{label}.txt"
+        token_file.write_text(token + "\n")
+        proof_file = self.out / f"dpop-proofs.{label}.txt"
+        try:
+            self._run(
+                "proofs", self.key_file, token_file, count, f"{PUBLIC_URL}/protected", proof_file
+            )
+        finally:
+            token_file.unlink(missing_ok=True)
+        return proof_file
+
+
+def dpop(token, proof):
+    return {"Authorization": f"DPoP {token}", "DPoP": proof}
 
 
 def request(base_url, method, path, headers=None, body=None, timeout=10):
@@ -331,6 +468,9 @@ class Runner:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.lua = self.root / "scripts" / "compare.lua"
         self.targets = []
+        self.proof_maker = None  # set by start_dpop when the DPoP cells can run
+        self.redis = None  # the replay store of the dpop_redis cells, when it can run
+        self.dpop_notes = []  # why DPoP cells did not run
 
     def base_env(self, **extra):
         env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
@@ -341,12 +481,15 @@ class Runner:
         return env
 
     def wrk(self, target, cell_name, base_url, path, expected, token=None, token_file=None,
-            scrape=False, duration=None):
+            scrape=False, duration=None, server=None, store=None, proofs=None):
+        """One wrk run. ``server`` and ``store``: the processes whose CPU time per request is
+        measured; ``proofs``: (DPoP-bound token, proof file) for the DPoP cells."""
         duration = duration or self.args.duration
         if scrape:
             with Scraper(base_url) as scraper:
                 cell = self.wrk(
-                    target, cell_name, base_url, path, expected, token, token_file, duration=duration
+                    target, cell_name, base_url, path, expected, token, token_file,
+                    duration=duration, server=server,
                 )
             if cell.status == "ok" and (scraper.failures or not scraper.scrapes):
                 cell.status = "failed"
@@ -366,11 +509,18 @@ class Runner:
         if token:
             argv += ["-H", f"Authorization: Bearer {token}"]
         argv.append(base_url + path)
-        env = dict(os.environ)
-        env.pop("COMPARE_TOKEN_FILE", None)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COMPARE_")}
         if token_file:
             env["COMPARE_TOKEN_FILE"] = str(token_file)
+        if proofs:
+            dpop_token, proof_file = proofs
+            env.update(
+                COMPARE_DPOP_TOKEN=dpop_token,
+                COMPARE_PROOF_FILE=str(proof_file),
+                COMPARE_PROOF_SLICES=str(self.args.threads),
+            )
         log = self.logs / f"{target.name}.{cell_name}.wrk.txt"
+        cpu_before = {p: p.cpu_secs() for p in (server, store) if p is not None}
         try:
             run = subprocess.run(
                 argv, env=env, capture_output=True, text=True, timeout=duration + 60
@@ -378,6 +528,7 @@ class Runner:
         except subprocess.TimeoutExpired:
             cell.status, cell.reason = "failed", "wrk did not finish"
             return cell
+        cpu_used = {p: p.cpu_secs() - before for p, before in cpu_before.items()}
         log.write_text(run.stdout + run.stderr)
         line = next((l for l in run.stdout.splitlines() if l.startswith("COMPARE_RESULT ")), None)
         if run.returncode != 0 or line is None:
@@ -390,10 +541,17 @@ class Runner:
         cell.rps = cell.requests / duration if duration else 0.0
         cell.p50_ms = data["p50_us"] / 1000
         cell.p99_ms = data["p99_us"] / 1000
+        if cell.requests:
+            cell.cpu_us = cpu_used.get(server, 0.0) * 1e6 / cell.requests
+            cell.store_cpu_us = cpu_used.get(store, 0.0) * 1e6 / cell.requests
         unexpected = {s: n for s, n in cell.statuses.items() if s != expected}
         socket_errors = {k: v for k, v in data["errors"].items() if k != "status" and v}
+        exhausted = data.get("proofs_exhausted", 0)
         if cell.requests == 0:
             cell.status, cell.reason = "failed", "no response"
+        elif exhausted:
+            cell.status = "failed"
+            cell.reason = f"ran out of proofs: {exhausted:,} requests sent without one (401)"
         elif unexpected:
             cell.status = "failed"
             cell.reason = ", ".join(f"{n}× {s}" for s, n in sorted(unexpected.items()))
@@ -404,19 +562,23 @@ class Runner:
             cell.status = "ok"
         return cell
 
-    def run_cells(self, target, base_url, names, token, token_file):
+    def run_cells(self, target, process, names, token, token_file):
+        base_url = process.base_url
         for name, path, expected, _ in CELLS:
             if name not in names:
                 continue
             print(f"  {target.name}: {name} ({self.args.duration} s)", flush=True)
             if name == "rotating":
-                cell = self.wrk(target, name, base_url, path, expected, token_file=token_file)
+                cell = self.wrk(target, name, base_url, path, expected, token_file=token_file,
+                                server=process)
             elif name == "public":
-                cell = self.wrk(target, name, base_url, path, expected)
+                cell = self.wrk(target, name, base_url, path, expected, server=process)
             elif name == "scraped":
-                cell = self.wrk(target, name, base_url, path, expected, token=token, scrape=True)
+                cell = self.wrk(target, name, base_url, path, expected, token=token, scrape=True,
+                                server=process)
             else:
-                cell = self.wrk(target, name, base_url, path, expected, token=token)
+                cell = self.wrk(target, name, base_url, path, expected, token=token,
+                                server=process)
             target.cells[name] = cell
             if cell.status != "ok":
                 print(f"    failed: {cell.reason}", flush=True)
@@ -439,11 +601,16 @@ class Runner:
             user = mint_one(cached.base_url, {"sub": "u1"})
             admin = mint_one(cached.base_url, {"sub": "u1", "roles": ["admin"]})
             probe(cached.base_url, user, admin)
-            self.run_cells(
-                target, cached.base_url, {"public", "public_h", "protected", "admin403"}, user, None
-            )
+            cells = {"protected"} if self.args.dpop_only else {
+                "public", "public_h", "protected", "admin403"
+            }
+            self.run_cells(target, cached, cells, user, None)
             target.rss_load_kib = cached.rss_kib()
             cached.stop()
+
+            self.run_dpop_cells(target, binary)
+            if self.args.dpop_only:
+                return None, None, None
 
             self.run_metrics_cells(target, binary)
 
@@ -455,7 +622,7 @@ class Runner:
             print(f"  {name}: minting {self.args.tokens} tokens", flush=True)
             tokens = mint_tokens(uncached.base_url, self.args.tokens)
             token_file = self.write_tokens(name, tokens)
-            self.run_cells(target, uncached.base_url, {"rotating"}, None, token_file)
+            self.run_cells(target, uncached, {"rotating"}, None, token_file)
             if name == ISSUER_SAMPLE:
                 return uncached, tokens, token_file
             uncached.stop()
@@ -498,12 +665,9 @@ class Runner:
                     process = instances[cell_name]
                     print(f"  {name}: {cell_name}, round {round_number} of {self.args.rounds} "
                           f"({self.args.duration} s)", flush=True)
-                    cpu_before = process.cpu_secs()
                     cell = self.wrk(target, f"{cell_name}.{round_number}", process.base_url,
                                     "/protected", 200, token=users[cell_name],
-                                    scrape=cell_name == "scraped")
-                    if cell.requests:
-                        cell.cpu_us = (process.cpu_secs() - cpu_before) * 1e6 / cell.requests
+                                    scrape=cell_name == "scraped", server=process)
                     runs[cell_name].append(cell)
                     if cell.status != "ok":
                         print(f"    failed: {cell.reason}", flush=True)
@@ -512,6 +676,86 @@ class Runner:
         finally:
             metered.stop()
             unmetered.stop()
+
+    def run_dpop_cells(self, target, binary):
+        """The ``dpop_memory`` and ``dpop_redis`` cells, each on a fresh instance."""
+        if self.proof_maker is None:
+            return
+        stores = [("dpop_memory", "memory", None)]
+        if self.redis is not None:
+            stores.append(("dpop_redis", self.redis.base_url, self.redis))
+        for cell_name, replay, store in stores:
+            try:
+                cell = self.run_dpop_cell(target, binary, cell_name, replay, store)
+            finally:
+                if store is not None:
+                    store.flush()
+            target.cells[cell_name] = cell
+            if cell.status != "ok":
+                print(f"    failed: {cell.reason}", flush=True)
+
+    def run_dpop_cell(self, target, binary, cell_name, replay, store):
+        """One DPoP cell: an instance with DPoP allowed and ``replay`` as its replay store, a
+        token bound to the run's client key, proofs made now, then wrk."""
+        name = target.name
+        label = f"{name}.{cell_name}"
+        duration = self.args.dpop_duration
+        print(f"{name}: starting with AUTH_DPOP=allowed, AUTH_DPOP_REPLAY={replay}", flush=True)
+        env = self.base_env(
+            AUTH_PUBLIC_URL=PUBLIC_URL,
+            AUTH_DPOP="allowed",
+            AUTH_DPOP_REPLAY=replay,
+            AUTH_DPOP_MAX_AGE_SECS=str(DPOP_MAX_AGE_SECS),
+        )
+        process = proof_file = None
+        try:
+            process = Process(label, [binary], env, self.logs)
+            wait_healthy(process.base_url, "/healthz")
+            token = mint_one(process.base_url, {"sub": "u1", "cnf": {"jkt": self.proof_maker.jkt}})
+            # The probe's proof: accepted once, refused when replayed, refused with Bearer.
+            probe_file = self.proof_maker.proofs(f"{label}.probe", token, 1)
+            probe_proof = probe_file.read_text().strip()
+            probe_file.unlink()
+            for headers, expected, what in (
+                (bearer(token), 401, "a DPoP-bound token as Bearer"),
+                (dpop(token, probe_proof), 200, "a DPoP-bound token and its proof"),
+                (dpop(token, probe_proof), 401, "the same proof again"),
+            ):
+                status, _ = request(process.base_url, "GET", "/protected", headers)
+                if status != expected:
+                    raise TargetError(
+                        f"probe: GET /protected with {what} answered {status}, expected {expected}"
+                    )
+            count = self.proof_count(target)
+            print(f"  {name}: {cell_name}: making {count:,} proofs", flush=True)
+            made = time.monotonic()
+            proof_file = self.proof_maker.proofs(label, token, count)
+            elapsed = time.monotonic() - made
+            if elapsed + duration + DPOP_AGE_MARGIN_SECS > DPOP_MAX_AGE_SECS:
+                return Cell(status="failed", reason=f"making the proofs took {elapsed:.0f} s: "
+                            "they would age out during the cell")
+            print(f"  {name}: {cell_name} ({duration} s, proofs made in {elapsed:.1f} s)",
+                  flush=True)
+            return self.wrk(target, cell_name, process.base_url, "/protected", 200,
+                            duration=duration, server=process, store=store,
+                            proofs=(token, proof_file))
+        except (TargetError, OSError, subprocess.TimeoutExpired) as e:
+            return Cell(status="failed", reason=str(e))
+        finally:
+            if process is not None:
+                process.stop()
+            if proof_file is not None:
+                proof_file.unlink(missing_ok=True)
+
+    def proof_count(self, target):
+        """Enough proofs for one DPoP cell: it cannot outrun the plain ``protected`` cell of
+        the same sample (the same request, plus a proof to check), so that rate times the
+        duration, with a margin for a machine whose speed drifts; ``PROOF_CAP`` without it."""
+        rate = ok_rps(target, "protected")
+        if rate is None:
+            return PROOF_CAP
+        wanted = math.ceil(rate * self.args.dpop_duration * PROOF_MARGIN)
+        return max(PROOF_FLOOR, min(PROOF_CAP, wanted))
 
     def run_metrics_only(self, name, binary):
         target = Target(name, "sample")
@@ -537,8 +781,8 @@ class Runner:
             target.rss_idle_kib = process.rss_kib()
             admin = mint_one(issuer.base_url, {"sub": "u1", "roles": ["admin"]})
             probe(process.base_url, tokens[0], admin, contract=False)
-            cells = {c[0] for c in CELLS} - METRICS_CELLS
-            self.run_cells(target, process.base_url, cells, tokens[0], token_file)
+            cells = {c[0] for c in CELLS} - METRICS_CELLS - DPOP_CELLS
+            self.run_cells(target, process, cells, tokens[0], token_file)
             target.rss_load_kib = process.rss_kib()
         except (TargetError, OSError) as e:
             target.note = str(e)
@@ -556,6 +800,8 @@ class Runner:
         unavailable = dict(s.split("=", 1) for s in self.args.unavailable)
         order = [ISSUER_SAMPLE] + sorted(n for n in set(samples) | set(unavailable) if n != ISSUER_SAMPLE)
         issuer = tokens = token_file = None
+        if not self.args.metrics_only:
+            self.start_dpop()
         for name in order:
             if self.args.metrics_only:
                 if name in samples:
@@ -569,10 +815,32 @@ class Runner:
                     issuer, tokens, token_file = started
             elif name in unavailable:
                 self.skip(name, "sample", unavailable[name])
-            if name == ISSUER_SAMPLE:
+            if name == ISSUER_SAMPLE and not self.args.dpop_only:
                 self.run_peers(issuer, tokens, token_file)
                 if issuer is not None:
                     issuer.stop()
+
+    def start_dpop(self):
+        """Prepares the DPoP cells (the client key, the Redis server) and notes what cannot
+        run."""
+        why_not = self.args.dpop_unavailable or "no Python with cryptography to sign proofs"
+        if not self.args.proof_python:
+            self.dpop_notes.append(f"DPoP cells not run: {why_not}")
+            return
+        try:
+            self.proof_maker = ProofMaker(self.args.proof_python, self.root, self.out)
+        except (TargetError, OSError, subprocess.TimeoutExpired) as e:
+            self.dpop_notes.append(f"DPoP cells not run: {e}")
+            return
+        if not self.args.redis_server:
+            why_not = self.args.redis_unavailable or "no redis-server"
+            self.dpop_notes.append(f"`dpop_redis` not run: {why_not}")
+            return
+        try:
+            self.redis = RedisServer(self.args.redis_server, self.logs)
+            print(f"redis-server: {self.redis.base_url}", flush=True)
+        except (TargetError, OSError) as e:
+            self.dpop_notes.append(f"`dpop_redis` not run: {e}")
 
     def run_peers(self, issuer, tokens, token_file):
         peers = [
@@ -656,9 +924,64 @@ def metrics_cost(targets, meta):
     return lines
 
 
+def dpop_cost(targets, meta):
+    """The DPoP cells against the plain ``protected`` cell, with the CPU time per request."""
+    lines = [
+        "## Cost of DPoP proofs",
+        "",
+        f"`/protected` with one DPoP-bound token and a fresh ES256 proof per request, "
+        f"{meta['dpop_duration']} s per cell, each on a fresh instance with `AUTH_DPOP=allowed` "
+        f"and `AUTH_DPOP_MAX_AGE_SECS={meta['dpop_max_age_secs']}`; the token is served from "
+        "the token cache, as in `/protected, 1 token` (the plain bearer cell, "
+        f"{meta['duration']} s), so the difference is the proof: its signature check and the "
+        "`jti`'s round trip to the replay store. Requests per second, and the server's CPU "
+        "time per request (for Redis, plus redis-server's).",
+        "",
+        "| sample | bearer, 1 token | DPoP, memory store | DPoP, Redis store "
+        "| memory ÷ bearer | Redis ÷ bearer | CPU µs/request: bearer / memory / Redis + redis-server |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for t in targets:
+        if t.kind != "sample":
+            continue
+        plain, memory, redis = (t.cells.get(n) for n in ("protected", "dpop_memory", "dpop_redis"))
+        if plain is None and memory is None:
+            lines.append(f"| {t.name} | skipped: {t.note or 'not run'} | | | | | |")
+            continue
+        def cpu(cell, store=False):
+            if cell is None or cell.status != "ok":
+                return "–"
+            return f"{cell.cpu_us:.1f}" + (f" + {cell.store_cpu_us:.1f}" if store else "")
+        lines.append(
+            f"| {t.name} | {fmt_rps(plain)} | {fmt_rps(memory)} | {fmt_rps(redis)} | "
+            f"{ratio(ok_rps(t, 'dpop_memory'), ok_rps(t, 'protected'))} | "
+            f"{ratio(ok_rps(t, 'dpop_redis'), ok_rps(t, 'protected'))} | "
+            f"{cpu(plain)} / {cpu(memory)} / {cpu(redis, store=True)} |"
+        )
+    notes = meta.get("dpop_notes") or []
+    if notes:
+        lines += [""] + [f"- {note}" for note in notes]
+    return lines
+
+
 def markdown(targets, meta):
     tokens = meta["tokens"]
     names = [c[0] for c in CELLS]
+    if meta["dpop_only"]:
+        return "\n".join(
+            [
+                "# The cost of DPoP proofs",
+                "",
+                f"- date: {meta['date']}",
+                f"- machine: `nproc` = {meta['nproc']}, {meta['cpu']}, Linux {meta['kernel']}",
+                f"- load: {meta['wrk']}, {meta['threads']} thread(s), {meta['connections']} "
+                "connections, on loopback, sharing the cores with the server; release builds in "
+                "development mode",
+                "",
+                *dpop_cost(targets, meta),
+                "",
+            ]
+        )
     if meta["metrics_only"]:
         return "\n".join(
             [
@@ -740,10 +1063,12 @@ def markdown(targets, meta):
         + ", ".join(
             f"{cell_label(n, tokens)} {ratio(ok_rps(axum, n), ok_rps(peer, n))}"
             for n in names
-            if n not in METRICS_CELLS
+            if n not in METRICS_CELLS | DPOP_CELLS
         ),
         "",
         *metrics_cost(targets, meta),
+        "",
+        *dpop_cost(targets, meta),
         "",
         "The chart is `chart.svg` beside this file; raw figures in `results.json`, wrk output and "
         "server logs in `logs/`.",
@@ -843,6 +1168,14 @@ def main():
                         help="alternating runs of the scraped and nometrics cells")
     parser.add_argument("--metrics-only", action="store_true",
                         help="only the scraped and nometrics cells, samples only")
+    parser.add_argument("--dpop-duration", type=int, default=3, help="seconds per DPoP cell")
+    parser.add_argument("--dpop-only", action="store_true",
+                        help="only the protected and DPoP cells, samples only")
+    parser.add_argument("--proof-python",
+                        help="a Python with cryptography, to sign DPoP proofs (none: no DPoP cells)")
+    parser.add_argument("--dpop-unavailable", help="why the DPoP cells cannot run")
+    parser.add_argument("--redis-server", help="the redis-server binary (none: no dpop_redis)")
+    parser.add_argument("--redis-unavailable", help="why the dpop_redis cells cannot run")
     parser.add_argument("--sample", action="append", default=[], metavar="NAME=BINARY")
     parser.add_argument("--unavailable", action="append", default=[], metavar="NAME=REASON")
     parser.add_argument("--fastapi-python", help="python of the FastAPI peer's environment")
@@ -854,6 +1187,10 @@ def main():
         parser.error(
             "need --tokens >= 1, --duration >= 1, --rounds >= 1 and --connections >= --threads"
         )
+    if not 1 <= args.dpop_duration <= DPOP_MAX_AGE_SECS - DPOP_AGE_MARGIN_SECS - 60:
+        parser.error(f"need 1 <= --dpop-duration <= {DPOP_MAX_AGE_SECS - DPOP_AGE_MARGIN_SECS - 60}")
+    if args.metrics_only and args.dpop_only:
+        parser.error("--metrics-only and --dpop-only exclude each other")
 
     def stop(signum, _frame):
         Process.stop_all()
@@ -874,6 +1211,9 @@ def main():
         "tokens": args.tokens,
         "rounds": args.rounds,
         "metrics_only": args.metrics_only,
+        "dpop_only": args.dpop_only,
+        "dpop_duration": args.dpop_duration,
+        "dpop_max_age_secs": DPOP_MAX_AGE_SECS,
     }
     try:
         nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
@@ -889,6 +1229,7 @@ def main():
     finally:
         Process.stop_all()
     meta["measuring_secs"] = round(time.monotonic() - started)
+    meta["dpop_notes"] = runner.dpop_notes
 
     out = runner.out
     (out / "results.md").write_text(markdown(runner.targets, meta))

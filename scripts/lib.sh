@@ -15,6 +15,22 @@ ensure_wrk() {
     fi
 }
 
+# Installs redis-server from Debian's packages when it is missing (as root, with apt-get),
+# logging to the file $1; returns non-zero when it still is not there (the caller decides
+# whether that is fatal).
+ensure_redis_server() {
+    local log=$1
+    if ! command -v redis-server >/dev/null; then
+        if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+            echo "==> installing redis-server (apt-get)"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >"$log" 2>&1 ||
+                { apt-get update -qq >>"$log" 2>&1 &&
+                  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >>"$log" 2>&1; }
+        fi
+        command -v redis-server >/dev/null
+    fi
+}
+
 # Prints the workspace's target directory (honours CARGO_TARGET_DIR and .cargo/config).
 cargo_target_dir() {
     cargo metadata --format-version 1 --no-deps |
