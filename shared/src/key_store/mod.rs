@@ -55,6 +55,19 @@ struct Loaded {
     ttl: Duration,
 }
 
+impl Loaded {
+    /// Whether the set may still verify tokens: fresh, or stale for at most `max_stale`.
+    /// The one place this rule is written; the status, the metrics and the logs ask it.
+    fn is_usable(&self, max_stale: Duration) -> bool {
+        self.fetched_at.elapsed() <= self.ttl.saturating_add(max_stale)
+    }
+
+    /// Whether the set is past its lifetime.
+    fn is_stale(&self) -> bool {
+        self.fetched_at.elapsed() > self.ttl
+    }
+}
+
 type FetchResult = Result<(), String>;
 
 #[derive(Default)]
@@ -250,9 +263,7 @@ impl KeyStore {
             age_secs: current
                 .as_ref()
                 .map(|l| now.duration_since(l.fetched_at).as_secs()),
-            stale: current
-                .as_ref()
-                .is_some_and(|l| now.duration_since(l.fetched_at) > l.ttl),
+            stale: current.as_ref().is_some_and(|l| l.is_stale()),
             last_error,
         }
     }
@@ -277,8 +288,7 @@ impl KeyStore {
         let Some(remote) = &self.inner.remote else {
             return Some(loaded);
         };
-        let age = loaded.fetched_at.elapsed();
-        (age <= loaded.ttl.saturating_add(remote.policy.max_stale)).then_some(loaded)
+        loaded.is_usable(remote.policy.max_stale).then_some(loaded)
     }
 
     /// A request may trigger a fetch when one is already running (it joins it) or the
@@ -436,9 +446,11 @@ fn export_failure(inner: &Inner, remote: &Remote) {
     let current = inner.current.load_full();
     let (usable, stale) = match current.as_deref() {
         Some(loaded) => {
-            let age = loaded.fetched_at.elapsed();
-            let usable = age <= loaded.ttl.saturating_add(remote.policy.max_stale);
-            (if usable { loaded.keys.len() } else { 0 }, age > loaded.ttl)
+            let usable = loaded.is_usable(remote.policy.max_stale);
+            (
+                if usable { loaded.keys.len() } else { 0 },
+                loaded.is_stale(),
+            )
         }
         None => (0, false),
     };
@@ -451,12 +463,12 @@ fn warn_if_stale(inner: &Inner, remote: &Remote) {
         return;
     };
     let age = loaded.fetched_at.elapsed();
-    if age > loaded.ttl.saturating_add(remote.policy.max_stale) {
+    if !loaded.is_usable(remote.policy.max_stale) {
         tracing::error!(
             age_secs = age.as_secs(),
             "key set is past its stale allowance: token requests get 503"
         );
-    } else if age > loaded.ttl {
+    } else if loaded.is_stale() {
         tracing::warn!(
             age_secs = age.as_secs(),
             ttl_secs = loaded.ttl.as_secs(),
