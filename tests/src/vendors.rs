@@ -33,12 +33,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::keys::{b64, now};
+use test_keys::pem;
 
 /// A Cloudflare Access team domain (the `iss` of its tokens).
 pub const CF_TEAM: &str = "https://acme.cloudflareaccess.com";
@@ -77,19 +78,6 @@ pub struct GatewayKey {
     pub public_pem: String,
     /// A self-signed X.509 certificate of the key, PEM (Cloudflare's `public_cert`).
     pub cert_pem: Option<String>,
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap_or_default())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
 }
 
 /// A Cloudflare-style RSA-2048 key with its certificate; Cloudflare's kids are 64 hex digits.

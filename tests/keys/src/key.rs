@@ -37,7 +37,7 @@ pub struct TestKey {
 }
 
 /// `der` as PEM with the given label, in 64-character lines.
-fn pem(label: &str, der: &[u8]) -> String {
+pub fn pem(label: &str, der: &[u8]) -> String {
     let body = STANDARD.encode(der);
     let lines: Vec<&str> = body
         .as_bytes()

@@ -12,5 +12,5 @@ mod key;
 mod token;
 
 pub use idp::{Idp, Mode, jwks_of};
-pub use key::TestKey;
+pub use key::{TestKey, pem};
 pub use token::{b64, mint, mint_as, mint_with_header, now, sign_raw};
