@@ -964,39 +964,32 @@ def dpop_cost(targets, meta):
     return lines
 
 
+def cost_report(title, section, meta):
+    """A report of one cost alone (``--dpop-only``, ``--metrics-only``): its title, the run's
+    date, machine and load, then ``section``'s lines."""
+    return "\n".join(
+        [
+            f"# {title}",
+            "",
+            f"- date: {meta['date']}",
+            f"- machine: `nproc` = {meta['nproc']}, {meta['cpu']}, Linux {meta['kernel']}",
+            f"- load: {meta['wrk']}, {meta['threads']} thread(s), {meta['connections']} "
+            "connections, on loopback, sharing the cores with the server; release builds in "
+            "development mode",
+            "",
+            *section,
+            "",
+        ]
+    )
+
+
 def markdown(targets, meta):
     tokens = meta["tokens"]
     names = [c[0] for c in CELLS]
     if meta["dpop_only"]:
-        return "\n".join(
-            [
-                "# The cost of DPoP proofs",
-                "",
-                f"- date: {meta['date']}",
-                f"- machine: `nproc` = {meta['nproc']}, {meta['cpu']}, Linux {meta['kernel']}",
-                f"- load: {meta['wrk']}, {meta['threads']} thread(s), {meta['connections']} "
-                "connections, on loopback, sharing the cores with the server; release builds in "
-                "development mode",
-                "",
-                *dpop_cost(targets, meta),
-                "",
-            ]
-        )
+        return cost_report("The cost of DPoP proofs", dpop_cost(targets, meta), meta)
     if meta["metrics_only"]:
-        return "\n".join(
-            [
-                "# The cost of metrics",
-                "",
-                f"- date: {meta['date']}",
-                f"- machine: `nproc` = {meta['nproc']}, {meta['cpu']}, Linux {meta['kernel']}",
-                f"- load: {meta['wrk']}, {meta['threads']} thread(s), {meta['connections']} "
-                "connections, on loopback, sharing the cores with the server; release builds in "
-                "development mode",
-                "",
-                *metrics_cost(targets, meta),
-                "",
-            ]
-        )
+        return cost_report("The cost of metrics", metrics_cost(targets, meta), meta)
     lines = [
         "# Comparing the frameworks",
         "",
