@@ -68,15 +68,17 @@ impl fmt::Debug for ApiKeys {
 }
 
 impl ApiKeys {
-    /// Parses `name:key,name:key` (the `API_KEYS` format). Whitespace around an entry or a
-    /// name is ignored; a key with leading or trailing whitespace is an error, since no header
-    /// value can carry it.
+    /// Parses `name:key,name:key` (the `API_KEYS` format). Whitespace around a name is
+    /// ignored (`alice:k1, bob:k2`); a key with leading or trailing whitespace is an error,
+    /// since no header value can carry it, and so is whitespace after the last key or before
+    /// a comma, which belongs to a key.
     pub fn parse(list: &str) -> Result<Self, CredentialError> {
         let mut keys = Self {
             entries: Vec::new(),
         };
         for (index, pair) in list.split(',').enumerate() {
-            let pair = pair.trim();
+            // Only the name's side: what follows the colon, to the comma, is the key.
+            let pair = pair.trim_start();
             let Some((name, key)) = pair.split_once(':') else {
                 return Err(CredentialError::NotNameKey(index + 1));
             };
@@ -158,6 +160,22 @@ mod tests {
             "a: ",
         ] {
             assert!(ApiKeys::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn whitespace_after_a_key_is_refused_as_part_of_the_key() {
+        for (bad, entry) in [
+            ("alice:topsecret ", 1),
+            ("alice:topsecret\t", 1),
+            ("alice:k1 ,bob:k2", 1),
+            ("alice:k1, bob:k2 ", 2),
+        ] {
+            assert_eq!(
+                ApiKeys::parse(bad).err(),
+                Some(CredentialError::KeyWhitespace(entry)),
+                "{bad:?}"
+            );
         }
     }
 

@@ -8,6 +8,15 @@ pub enum CredentialError {
     /// An empty secret.
     #[error("is empty")]
     Empty,
+    /// A shared secret shorter than [`SharedSecret::MIN_BYTES`](crate::SharedSecret::MIN_BYTES).
+    #[error("is shorter than {min} bytes")]
+    TooShort {
+        /// The minimum length, in bytes.
+        min: usize,
+    },
+    /// A previous shared secret equal to the current one.
+    #[error("is the same as the current secret")]
+    SameAsCurrent,
     /// Leading or trailing whitespace, which a header value can never carry.
     #[error("has leading or trailing whitespace, which a header value never carries")]
     Whitespace,

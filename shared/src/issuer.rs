@@ -212,18 +212,25 @@ impl Issuer {
     }
 }
 
-/// Refuses an issuer that is a URL with credentials: an issuer identifier never has any
-/// (RFC 8414 §2, OpenID Connect Discovery 1.0 §4.3: the `iss` of tokens is compared with it
-/// byte for byte), so they can only be a secret pasted in the wrong place. The error shows
-/// the issuer without them.
+/// Refuses an issuer that is a URL with credentials, a query or a fragment: an issuer
+/// identifier never has any of them (RFC 8414 §2, OpenID Connect Discovery 1.0 §4.3: the
+/// `iss` of tokens is compared with it byte for byte), so they can only be a secret pasted
+/// in the wrong place. The error shows the issuer without them.
 fn refuse_credentials(iss: &str) -> Result<(), crate::BuildError> {
-    match Url::parse(iss) {
-        Ok(url) if Redacted::has_credentials(&url) => Err(crate::BuildError::InvalidIssuer {
-            issuer: Redacted(&url).to_string(),
-            reason: "a URL with credentials (user:password@), which an issuer never has",
-        }),
-        _ => Ok(()),
-    }
+    let Ok(url) = Url::parse(iss) else {
+        return Ok(());
+    };
+    let reason = if Redacted::has_credentials(&url) {
+        "a URL with credentials (user:password@), which an issuer never has"
+    } else if url.query().is_some() || url.fragment().is_some() {
+        "a URL with a query or fragment, which an issuer never has"
+    } else {
+        return Ok(());
+    };
+    Err(crate::BuildError::InvalidIssuer {
+        issuer: Redacted(&url).to_string(),
+        reason,
+    })
 }
 
 /// Parses an `http` or `https` URL with a host.

@@ -1,4 +1,5 @@
-//! A tower layer that verifies the bearer token of every request it wraps (feature `tower`).
+//! A tower layer that passes every request it wraps through the gates and the token check of
+//! an [`Auth`] (feature `tower`).
 //!
 //! Usable with any `tower` or `hyper` stack over `http` 1 types: axum's `Router::layer` or
 //! `route_layer`, `tower::ServiceBuilder`, or a hyper server through `hyper-util`'s
@@ -21,10 +22,19 @@ use crate::request::HttpRequestHead;
 /// The response body of an [`AuthService`]: a refusal's JSON, or the inner service's body.
 pub type AuthBody<B> = Either<Full<Bytes>, B>;
 
-/// Verifies the bearer token of each request; on success the [`Claims`](crate::Claims) go
-/// into the request extensions and the inner service runs, otherwise the request is answered
-/// with the RFC 6750 refusal (`401` with a `WWW-Authenticate` challenge, `403`, `400` or
-/// `503` with `Retry-After`) and the inner service never sees it.
+/// Does everything the [`Auth`] it wraps was built to do, in the order of
+/// [`Auth::gate`] then [`Auth::authenticate`]: the [allowed
+/// hosts](crate::AuthBuilder::allowed_hosts), the [HTTPS
+/// redirect](crate::AuthBuilder::force_https) and the [shared
+/// secret](crate::AuthBuilder::shared_secret) (none of them on the [ungated
+/// paths](crate::AuthBuilder::ungated_paths)), then the request's token. On success the
+/// [`Claims`](crate::Claims) go into the request extensions and the inner service runs;
+/// otherwise the request is answered with the refusal (`308` to the `https` URL, `400`, `401`
+/// with an RFC 6750 `WWW-Authenticate` challenge, `403`, or `503` with `Retry-After`) and the
+/// inner service never sees it.
+///
+/// Routes with different requirements get layers of their own; with axum, each on its own
+/// router, merged, since `route_layer` wraps every route added before it:
 ///
 /// ```
 /// use axum::{Extension, Router, routing::get};
@@ -39,11 +49,13 @@ pub type AuthBody<B> = Either<Full<Bytes>, B>;
 /// let auth = Auth::builder()
 ///     .issuer(Issuer::discover("https://login.example.com/tenant")?)
 ///     .build()?;
-/// let app: Router = Router::new()
+/// let customers: Router = Router::new()
 ///     .route("/orders", get(orders))
-///     .route_layer(AuthLayer::new(auth.clone()))
+///     .route_layer(AuthLayer::new(auth.clone()));
+/// let admins: Router = Router::new()
 ///     .route("/admin/stats", get(|| async { "stats" }))
 ///     .route_layer(AuthLayer::new(auth).require_role("admin"));
+/// let app = customers.merge(admins);
 /// # let _ = app;
 /// # Ok(())
 /// # }
@@ -55,7 +67,7 @@ pub struct AuthLayer {
 }
 
 impl AuthLayer {
-    /// Requires a verified bearer token on every request.
+    /// Passes every request through the gates of `auth` and requires its token.
     pub fn new(auth: Auth) -> Self {
         Self { auth, role: None }
     }
@@ -112,7 +124,10 @@ where
         Box::pin(async move {
             let verdict = {
                 let head = HttpRequestHead::of(&request);
-                auth.authenticate(&head).await
+                match auth.gate(&head) {
+                    Ok(()) => auth.authenticate(&head).await,
+                    Err(refusal) => Err(refusal),
+                }
             };
             let verdict = verdict.and_then(|claims| match role {
                 Some(role) => auth.require_role(&claims, role).map(|()| claims),

@@ -8,6 +8,8 @@ use api_auth::{Auth, AuthBuilder, AuthError, Issuer, KeySource, SharedSecret, To
 
 const ISSUER: &str = "https://issuer.example";
 const SECRET: [u8; 32] = [7; 32];
+/// The gateway's shared secret of the gate tests.
+const GATE_SECRET: &str = "gate-secret-of-the-tests-3f9a0c2e71b5";
 
 /// A verifier for [`ISSUER`] whose tokens are HS256 with [`SECRET`].
 fn auth() -> Auth {
@@ -68,7 +70,7 @@ fn hosts_are_checked_first_and_the_target_authority_wins() {
     let hosts = |b: AuthBuilder| {
         b.allowed_hosts(["good.example"])
             .force_https(true)
-            .shared_secret(SharedSecret::new("s3cret").unwrap())
+            .shared_secret(SharedSecret::new(GATE_SECRET).unwrap())
     };
     let refused =
         |result: Result<(), AuthError>| matches!(result, Err(AuthError::MalformedRequest(_)));

@@ -226,12 +226,25 @@ impl Config {
             .map(|s| ApiKeys::parse(&s))
             .transpose()
             .map_err(|e| ConfigError::new("API_KEYS", e.to_string()))?;
-        let shared_secret_text = var("SHARED_SECRET")?;
-        let shared_secret = shared_secret_text
+        let shared_secret = var("SHARED_SECRET")?
             .as_deref()
             .map(SharedSecret::new)
             .transpose()
             .map_err(|e| ConfigError::new("SHARED_SECRET", e.to_string()))?;
+        let shared_secret = match (shared_secret, var("SHARED_SECRET_PREVIOUS")?) {
+            (secret, None) => secret,
+            (Some(secret), Some(previous)) => Some(
+                secret
+                    .with_previous(&previous)
+                    .map_err(|e| ConfigError::new("SHARED_SECRET_PREVIOUS", e.to_string()))?,
+            ),
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "SHARED_SECRET_PREVIOUS",
+                    "needs SHARED_SECRET (the secret the gateway sends now)",
+                ));
+            }
+        };
         let force_https = match get("FORCE_HTTPS")?.as_deref() {
             None | Some("0" | "false" | "no" | "off") => false,
             Some("1" | "true" | "yes" | "on") => true,
@@ -303,7 +316,7 @@ impl Config {
 
         // After the gateway's checks: with AUTH_GATEWAY, AUTH_DPOP is the error, not what
         // DPoP would need.
-        let sender = SenderSettings::from_vars(get, shared_secret_text.as_deref())?;
+        let sender = SenderSettings::from_vars(get, var)?;
 
         let config = Self {
             host,
@@ -657,6 +670,14 @@ mod tests {
             ("AUTH_LEEWAY_SECS", "18446744073709551616"),
             ("SHARED_SECRET", " s3cret"),
             ("SHARED_SECRET", "s3cret\n"),
+            ("SHARED_SECRET", "s3cret"),
+            ("SHARED_SECRET", "letmein-letmein-letmein-letmein"),
+            (
+                "SHARED_SECRET_PREVIOUS",
+                "previous-value-of-the-gateway-9876",
+            ),
+            ("API_KEYS", "alice:topsecret "),
+            ("API_KEYS", "alice:k1 ,bob:k2"),
             ("AUTH_HS256_SECRET", " 0123456789abcdef0123456789abcdef"),
             ("API_KEYS", "alice: key-a"),
             ("AUTH_DEV_MODE", "yes"),
@@ -755,6 +776,7 @@ mod tests {
             "AUTH_HS256_SECRET",
             "API_KEYS",
             "SHARED_SECRET",
+            "SHARED_SECRET_PREVIOUS",
             "FORCE_HTTPS",
             "AUTH_DEV_MODE",
             "ALLOWED_HOSTS",
@@ -793,15 +815,52 @@ mod tests {
     }
 
     #[test]
+    fn the_shared_secret_rotates_with_a_previous_value() {
+        let current = ("SHARED_SECRET", "current-value-of-the-gateway-012345");
+        let previous = (
+            "SHARED_SECRET_PREVIOUS",
+            "previous-value-of-the-gateway-9876",
+        );
+        assert!(config(&[current, previous]).is_ok());
+        for env in [
+            &[previous][..],
+            &[current, ("SHARED_SECRET_PREVIOUS", "short")],
+            &[current, ("SHARED_SECRET_PREVIOUS", current.1)],
+            &[
+                current,
+                (
+                    "SHARED_SECRET_PREVIOUS",
+                    " previous-value-of-the-gateway-9876",
+                ),
+            ],
+        ] {
+            assert_eq!(
+                config(env).unwrap_err().var,
+                "SHARED_SECRET_PREVIOUS",
+                "{env:?}"
+            );
+        }
+    }
+
+    #[test]
     fn secrets_never_appear_in_debug_output() {
         let c = config(&[
-            ("SHARED_SECRET", "s3cret-value"),
+            ("SHARED_SECRET", "s3cret-value-of-the-gateway-0123456"),
+            (
+                "SHARED_SECRET_PREVIOUS",
+                "previous-value-of-the-gateway-9876",
+            ),
             ("AUTH_HS256_SECRET", "0123456789abcdef0123456789abcdef-hs"),
             ("API_KEYS", "alice:key-material-1"),
         ])
         .unwrap();
         let text = format!("{c:?}");
-        for secret in ["s3cret-value", "0123456789abcdef", "key-material-1"] {
+        for secret in [
+            "s3cret-value",
+            "previous-value",
+            "0123456789abcdef",
+            "key-material-1",
+        ] {
             assert!(!text.contains(secret), "{text}");
         }
         assert!(c.algorithms().contains(&Algorithm::HS256));

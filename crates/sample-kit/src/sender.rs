@@ -1,5 +1,5 @@
-//! `AUTH_PUBLIC_URL`, `AUTH_DPOP` (with `AUTH_DPOP_REPLAY`, `AUTH_DPOP_MAX_AGE_SECS` and
-//! `AUTH_DPOP_NONCE`) and `AUTH_MTLS_CERT_HEADER`: sender-constrained tokens and the protected
+//! `AUTH_PUBLIC_URL`, `AUTH_DPOP` (with `AUTH_DPOP_REPLAY`, `AUTH_DPOP_MAX_AGE_SECS`,
+//! `AUTH_DPOP_NONCE` and `AUTH_DPOP_NONCE_SECRET`) and `AUTH_MTLS_CERT_HEADER`: sender-constrained tokens and the protected
 //! resource metadata, read into the library's DPoP verifier, replay store and options.
 
 use std::sync::Arc;
@@ -27,9 +27,12 @@ impl std::fmt::Debug for ReplayChoice {
         match self {
             Self::Memory => f.write_str("Memory"),
             Self::Redis(url) => {
+                // Scheme, host, port and path only, as every URL is shown.
                 let shown = url::Url::parse(url).map(|mut url| {
                     let _ = url.set_username("");
                     let _ = url.set_password(None);
+                    url.set_query(None);
+                    url.set_fragment(None);
                     url.to_string()
                 });
                 f.debug_tuple("Redis")
@@ -49,8 +52,8 @@ pub struct DpopSettings {
     pub replay: ReplayChoice,
     /// `AUTH_DPOP_MAX_AGE_SECS` (`None`: the library's default).
     pub max_age: Option<Duration>,
-    /// `AUTH_DPOP_NONCE=1`: server nonces, keyed by `SHARED_SECRET` when set (so that every
-    /// replica accepts the others'), else by a random key of this process.
+    /// `AUTH_DPOP_NONCE=1`: server nonces, keyed by `AUTH_DPOP_NONCE_SECRET` when set (so
+    /// that every replica accepts the others'), else by a random key of this process.
     pub nonce: bool,
 }
 
@@ -63,7 +66,8 @@ pub struct SenderSettings {
     pub dpop: Option<DpopSettings>,
     /// `AUTH_MTLS_CERT_HEADER`.
     pub certificate_header: Option<String>,
-    /// The nonce key's secret (`SHARED_SECRET`), never shown.
+    /// The nonce key's secret (`AUTH_DPOP_NONCE_SECRET`), never shown. Never another
+    /// secret: nonces are public and expose their key to offline guessing.
     nonce_secret: Option<String>,
 }
 
@@ -78,11 +82,12 @@ impl std::fmt::Debug for SenderSettings {
 }
 
 impl SenderSettings {
-    /// Reads the variables through `get` (trimmed, `None` when unset); `shared_secret` is
-    /// `SHARED_SECRET` as set.
+    /// Reads the variables through `get` (trimmed, `None` when unset), and the nonce
+    /// secret through `secret` (as set, since a secret with surrounding whitespace is
+    /// refused rather than trimmed).
     pub fn from_vars(
         get: impl Fn(&'static str) -> Result<Option<String>, ConfigError>,
-        shared_secret: Option<&str>,
+        secret: impl Fn(&'static str) -> Result<Option<String>, ConfigError>,
     ) -> Result<Self, ConfigError> {
         let public_url = get("AUTH_PUBLIC_URL")?
             .map(|url| PublicOrigin::parse(&url))
@@ -102,12 +107,20 @@ impl SenderSettings {
         let replay = get("AUTH_DPOP_REPLAY")?;
         let max_age = get("AUTH_DPOP_MAX_AGE_SECS")?;
         let nonce = get("AUTH_DPOP_NONCE")?;
+        let nonce_secret = secret(NONCE_SECRET)?;
+        if nonce_secret.as_deref().is_some_and(|s| s.trim() != s) {
+            return Err(ConfigError::new(
+                NONCE_SECRET,
+                "has leading or trailing whitespace",
+            ));
+        }
         let dpop = match mode {
             None => {
                 let companions = [
                     ("AUTH_DPOP_REPLAY", replay.is_some()),
                     ("AUTH_DPOP_MAX_AGE_SECS", max_age.is_some()),
                     ("AUTH_DPOP_NONCE", nonce.is_some()),
+                    (NONCE_SECRET, nonce_secret.is_some()),
                 ];
                 if let Some((var, _)) = companions.into_iter().find(|(_, set)| *set) {
                     return Err(ConfigError::new(var, "needs AUTH_DPOP=allowed or required"));
@@ -122,17 +135,21 @@ impl SenderSettings {
                          the origin behind a gateway cannot see",
                     ));
                 }
+                let nonce = match nonce.as_deref() {
+                    None | Some("0") => false,
+                    Some("1") => true,
+                    Some(_) => {
+                        return Err(ConfigError::new("AUTH_DPOP_NONCE", "expected 1 or 0"));
+                    }
+                };
+                if !nonce && nonce_secret.is_some() {
+                    return Err(ConfigError::new(NONCE_SECRET, "needs AUTH_DPOP_NONCE=1"));
+                }
                 Some(DpopSettings {
                     mode,
                     replay: parse_replay(replay.as_deref())?,
                     max_age: parse_secs(max_age.as_deref())?.map(Duration::from_secs),
-                    nonce: match nonce.as_deref() {
-                        None | Some("0") => false,
-                        Some("1") => true,
-                        Some(_) => {
-                            return Err(ConfigError::new("AUTH_DPOP_NONCE", "expected 1 or 0"));
-                        }
-                    },
+                    nonce,
                 })
             }
         };
@@ -140,7 +157,7 @@ impl SenderSettings {
             public_url,
             dpop,
             certificate_header: get("AUTH_MTLS_CERT_HEADER")?,
-            nonce_secret: shared_secret.map(str::to_owned),
+            nonce_secret,
         })
     }
 
@@ -181,10 +198,11 @@ impl SenderSettings {
         }
         if dpop.nonce {
             let nonces = match &self.nonce_secret {
-                Some(secret) => DpopNonces::from_secret(secret.as_bytes()),
-                None => DpopNonces::random(),
+                Some(secret) => DpopNonces::from_secret(secret.as_bytes())
+                    .map_err(|e| ConfigError::new(NONCE_SECRET, e.to_string()))?,
+                None => DpopNonces::random().map_err(dpop_refusal)?,
             };
-            verifier = verifier.nonces(nonces.map_err(dpop_refusal)?);
+            verifier = verifier.nonces(nonces);
         }
         let verifier = verifier.build().map_err(dpop_refusal)?;
         Ok(builder.dpop(verifier, dpop.mode))
@@ -202,6 +220,9 @@ impl SenderSettings {
         }
     }
 }
+
+/// The variable of the nonces' own secret.
+const NONCE_SECRET: &str = "AUTH_DPOP_NONCE_SECRET";
 
 /// A refusal of the library's DPoP verifier builder, under the variable it concerns.
 fn dpop_refusal(error: DpopConfigError) -> ConfigError {

@@ -28,6 +28,12 @@ pub enum DpopConfigError {
     /// The nonce secret is empty.
     #[error("the DPoP nonce secret is empty")]
     EmptyNonceSecret,
+    /// The nonce secret is shorter than [`DpopNonces::MIN_SECRET_BYTES`](crate::DpopNonces::MIN_SECRET_BYTES).
+    #[error("the DPoP nonce secret is shorter than {min} bytes")]
+    ShortNonceSecret {
+        /// The minimum length, in bytes.
+        min: usize,
+    },
     /// The nonce window is outside [`DPOP_NONCE_WINDOW_RANGE`](crate::DPOP_NONCE_WINDOW_RANGE).
     #[error("the DPoP nonce window must be between 10 and 3600 seconds")]
     NonceWindowOutOfRange,

@@ -9,6 +9,13 @@
 //! replica is configured with ([`DpopNonces::from_secret`]); a key drawn at random per
 //! process ([`DpopNonces::random`]) only serves a single replica.
 //!
+//! **The secret is the nonces' own.** Every client sees nonces, and a nonce is a public
+//! window number with an HMAC of it: anyone holding one can test guesses of the secret
+//! offline, at two HMACs a guess. So the secret must be one that no guessing can reach (at
+//! least [`DpopNonces::MIN_SECRET_BYTES`], drawn at random) and must not serve as anything
+//! else: a secret that also opened a gate (a gateway's shared secret) would fall with a weak
+//! nonce key, or give the gate away if it were weak itself.
+//!
 //! **Rotation.** A nonce of the current window or of the one before is accepted, so a nonce
 //! lives between one and two windows; one of the next window is accepted too, so that a
 //! replica whose clock runs up to a window ahead of this one does not have its nonces
@@ -47,12 +54,15 @@ const HKDF_INFO: &[u8] = b"hmac-sha256 key, v1";
 /// ```
 /// use api_auth::DpopNonces;
 ///
-/// // Every replica is configured with the same secret.
-/// let replica_a = DpopNonces::from_secret(b"a secret shared by the fleet")?;
-/// let replica_b = DpopNonces::from_secret(b"a secret shared by the fleet")?;
+/// // Every replica is configured with the same secret, 32 random bytes or more, used for
+/// // nothing else.
+/// let secret = b"dpop-nonces-4c1f8e0a7b3d95e2c6a0f17d";
+/// let replica_a = DpopNonces::from_secret(secret)?;
+/// let replica_b = DpopNonces::from_secret(secret)?;
 /// let nonce = replica_a.issue();
 /// assert!(replica_b.check(&nonce));
 /// assert!(!DpopNonces::random()?.check(&nonce));
+/// assert!(DpopNonces::from_secret(b"letmein").is_err());
 /// # Ok::<(), api_auth::DpopConfigError>(())
 /// ```
 #[derive(Clone)]
@@ -62,12 +72,23 @@ pub struct DpopNonces {
 }
 
 impl DpopNonces {
+    /// The shortest secret [`from_secret`](Self::from_secret) accepts, in bytes: 256 bits,
+    /// out of reach of an offline search from the nonces every client sees.
+    pub const MIN_SECRET_BYTES: usize = 32;
+
     /// Nonces keyed by `secret`: every replica configured with the same secret accepts the
-    /// nonces of the others. The secret is not used as it is but through HKDF-SHA256, so a
-    /// secret that also serves elsewhere (a gateway's shared secret) yields an unrelated key.
+    /// nonces of the others. The secret must be at least
+    /// [`MIN_SECRET_BYTES`](Self::MIN_SECRET_BYTES) long and serve for nothing else (see
+    /// the module documentation: nonces are public, so they expose their key to offline
+    /// guessing); it goes through HKDF-SHA256 before use.
     pub fn from_secret(secret: &[u8]) -> Result<Self, DpopConfigError> {
         if secret.is_empty() {
             return Err(DpopConfigError::EmptyNonceSecret);
+        }
+        if secret.len() < Self::MIN_SECRET_BYTES {
+            return Err(DpopConfigError::ShortNonceSecret {
+                min: Self::MIN_SECRET_BYTES,
+            });
         }
         let prk = Salt::new(HKDF_SHA256, HKDF_SALT).extract(secret);
         let okm = prk
@@ -163,13 +184,13 @@ mod tests {
 
     #[test]
     fn a_nonce_is_accepted_by_every_replica_sharing_the_secret() {
-        let a = DpopNonces::from_secret(b"fleet secret").unwrap();
-        let b = DpopNonces::from_secret(b"fleet secret").unwrap();
+        let a = DpopNonces::from_secret(b"fleet secret, 32 bytes or more: 9f2c").unwrap();
+        let b = DpopNonces::from_secret(b"fleet secret, 32 bytes or more: 9f2c").unwrap();
         let nonce = a.issue_at(NOW);
         assert_eq!(nonce.len(), NONCE_CHARS);
         assert!(b.check_at(&nonce, NOW));
         assert!(
-            !DpopNonces::from_secret(b"other secret")
+            !DpopNonces::from_secret(b"other secret, 32 bytes or more: 4e1a")
                 .unwrap()
                 .check_at(&nonce, NOW)
         );
@@ -178,7 +199,7 @@ mod tests {
 
     #[test]
     fn nonces_rotate_and_old_ones_are_refused() {
-        let nonces = DpopNonces::from_secret(b"fleet secret").unwrap();
+        let nonces = DpopNonces::from_secret(b"fleet secret, 32 bytes or more: 9f2c").unwrap();
         let window = DEFAULT_WINDOW.as_secs().cast_signed();
         let start = NOW - NOW.rem_euclid(window);
         let nonce = nonces.issue_at(start);
@@ -204,7 +225,7 @@ mod tests {
 
     #[test]
     fn a_tampered_nonce_is_refused() {
-        let nonces = DpopNonces::from_secret(b"fleet secret").unwrap();
+        let nonces = DpopNonces::from_secret(b"fleet secret, 32 bytes or more: 9f2c").unwrap();
         let nonce = nonces.issue_at(NOW);
         // Another window under the old tag.
         let mut bytes = URL_SAFE_NO_PAD.decode(&nonce).unwrap();
@@ -230,6 +251,13 @@ mod tests {
             DpopNonces::from_secret(b"").unwrap_err(),
             DpopConfigError::EmptyNonceSecret
         );
+        // A secret within reach of an offline search from the nonces themselves.
+        for weak in [&b"letmein"[..], &[7u8; 31]] {
+            assert_eq!(
+                DpopNonces::from_secret(weak).unwrap_err(),
+                DpopConfigError::ShortNonceSecret { min: 32 }
+            );
+        }
         let nonces = DpopNonces::random().unwrap();
         assert!(nonces.clone().with_window(Duration::from_secs(9)).is_err());
         assert!(

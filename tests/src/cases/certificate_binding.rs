@@ -16,7 +16,7 @@ use crate::sample::{Resp, Sample};
 /// spelling; header names are case-insensitive).
 const CERT_HEADER: &str = "X-Client-Cert";
 /// The shared secret only the gateway knows: the header is trusted only behind it.
-const SECRET: &str = "mtls-gateway-secret";
+const SECRET: &str = "mtls-gateway-secret-2a7c9e1f4b0d8635";
 
 /// What `encodeURIComponent` leaves alone (RFC 3986 unreserved characters and `!*'()`):
 /// everything else of the PEM, line breaks included, is percent-encoded, as gateways do.

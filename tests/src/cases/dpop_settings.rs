@@ -9,11 +9,12 @@ use super::Case;
 use super::dpop::{bound_token, dpop_remote, get_dpop, proof_for};
 use super::support::{
     PUBLIC_URL, assert_dpop_refused, assert_granted, assert_refused_as, challenge_of, claims,
-    dpop_algs, remote,
+    dpop_algs, remote, standard_jwks,
 };
 use crate::dpop_proof::client_keys;
+use crate::idp::Idp;
 use crate::keys::{keys, mint};
-use crate::sample::Sample;
+use crate::sample::{Resp, Sample};
 
 /// RFC 9449 §7.2 and contract ("presented as `Bearer`, it is refused"): a bound token sent
 /// as a bearer token is refused, even with a valid proof beside it. With `allowed`, the
@@ -178,6 +179,75 @@ async fn server_nonce_is_required_when_configured(bin: &str) {
     }
 }
 
+/// Contract (`AUTH_DPOP_NONCE_SECRET`: "the key is never derived from another secret"):
+/// nonces are sent to every client, so their key must not come from `SHARED_SECRET`. Two
+/// replicas sharing only `SHARED_SECRET` each key their nonces at random and refuse each
+/// other's; two sharing `AUTH_DPOP_NONCE_SECRET` accept each other's.
+async fn nonce_key_is_its_own_secret(bin: &str) {
+    const NONCES: &str = "nonce-secret-of-the-fleet-3c8a1f6e0b9d4275";
+    let idp = Idp::start(standard_jwks()).await;
+    let issuer = idp.issuer();
+    let client = &client_keys().ec;
+    let token = bound_token(&issuer, client, json!({}));
+    let nonce_of = |resp: &Resp| {
+        assert_dpop_refused(resp, "use_dpop_nonce", "proof without a nonce");
+        resp.header("dpop-nonce")
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| panic!("no DPoP-Nonce header: {:?}", resp.headers))
+            .to_owned()
+    };
+    let base = [
+        ("AUTH_ISSUER", issuer.as_str()),
+        ("AUTH_PUBLIC_URL", PUBLIC_URL),
+        ("AUTH_DPOP", "required"),
+        ("AUTH_DPOP_NONCE", "1"),
+        ("SHARED_SECRET", GATE),
+    ];
+    for (shared, accepted) in [(None, false), (Some(NONCES), true)] {
+        let mut env = base.to_vec();
+        env.extend(shared.map(|secret| ("AUTH_DPOP_NONCE_SECRET", secret)));
+        let a = Sample::start(bin, &env).await;
+        let b = Sample::start(bin, &env).await;
+        let nonce = nonce_of(&through_gateway(&a, &token, None).await);
+        assert_granted(
+            &through_gateway(&a, &token, Some(&nonce)).await,
+            "the issuer's own nonce",
+        );
+        let at_b = through_gateway(&b, &token, Some(&nonce)).await;
+        if accepted {
+            assert_granted(&at_b, "a nonce of a replica with the same nonce secret");
+        } else {
+            assert_dpop_refused(&at_b, "use_dpop_nonce", "a nonce of another replica");
+        }
+        for logs in [a.logs(), b.logs()] {
+            assert!(!logs.contains(GATE) && !logs.contains(NONCES), "{logs}");
+        }
+    }
+}
+
+/// The gateway's secret of [`nonce_key_is_its_own_secret`].
+const GATE: &str = "gateway-secret-of-the-nonce-case-7e2b9d0f4a";
+
+/// `GET /protected` through the gateway with `token` and a fresh proof carrying `nonce`.
+async fn through_gateway(s: &Sample, token: &str, nonce: Option<&str>) -> Resp {
+    let client = &client_keys().ec;
+    let mut proof = proof_for(client, "/protected", token);
+    if let Some(nonce) = nonce {
+        proof = proof.claim("nonce", json!(nonce));
+    }
+    let proof = proof.sign();
+    let authorization = format!("DPoP {token}");
+    s.get(
+        "/protected",
+        &[
+            ("authorization", authorization.as_str()),
+            ("dpop", proof.as_str()),
+            ("x-shared-secret", GATE),
+        ],
+    )
+    .await
+}
+
 /// Environment variables of a sample.
 type Env = Vec<(&'static str, &'static str)>;
 
@@ -254,6 +324,41 @@ async fn dpop_configuration_errors_stop_startup(bin: &str) {
             with(&[("AUTH_TOKEN_HEADER", "X-Token")]),
             vec!["AUTH_DPOP", "AUTH_TOKEN_HEADER"],
         ),
+        // The nonces' own secret: only with nonces, at least 32 bytes, never padded.
+        (
+            with(&[(
+                "AUTH_DPOP_NONCE_SECRET",
+                "nonce-secret-of-the-fleet-3c8a1f6e0b9d4275",
+            )]),
+            vec!["AUTH_DPOP_NONCE_SECRET"],
+        ),
+        (
+            vec![
+                ISSUER,
+                (
+                    "AUTH_DPOP_NONCE_SECRET",
+                    "nonce-secret-of-the-fleet-3c8a1f6e0b9d4275",
+                ),
+            ],
+            vec!["AUTH_DPOP_NONCE_SECRET"],
+        ),
+        (
+            with(&[
+                ("AUTH_DPOP_NONCE", "1"),
+                ("AUTH_DPOP_NONCE_SECRET", "letmein"),
+            ]),
+            vec!["AUTH_DPOP_NONCE_SECRET"],
+        ),
+        (
+            with(&[
+                ("AUTH_DPOP_NONCE", "1"),
+                (
+                    "AUTH_DPOP_NONCE_SECRET",
+                    "nonce-secret-of-the-fleet-3c8a1f6e0b9d4275 ",
+                ),
+            ]),
+            vec!["AUTH_DPOP_NONCE_SECRET"],
+        ),
     ];
     for (env, names) in cases {
         let (code, stderr) = Sample::start_failure(bin, &env).await;
@@ -275,5 +380,6 @@ pub(super) const CASES: &[Case] = &[
     case!(challenges_offer_bearer_only_while_bearer_is_accepted),
     case!(jkt_bound_token_is_refused_when_dpop_is_off),
     case!(server_nonce_is_required_when_configured),
+    case!(nonce_key_is_its_own_secret),
     case!(dpop_configuration_errors_stop_startup),
 ];

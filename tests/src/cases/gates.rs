@@ -13,7 +13,7 @@ use crate::keys::{keys, mint};
 use crate::raw::{RawAnswer, exchange, raw_get};
 use crate::sample::{Resp, Sample};
 
-const SECRET: &str = "gw-secret-value-1";
+const SECRET: &str = "gw-secret-value-1-0f3a9c2e7b81d46a5c";
 
 /// Whether `bin` is the Rocket sample. Rocket 0.5 hands the application only the path and
 /// query of the request target, so there `Host` names the host even for an absolute-form
@@ -40,13 +40,16 @@ fn assert_host_refused(resp: &Resp, what: &str) {
 
 /// `SHARED_SECRET` gates every route but `/healthz`, unknown routes included.
 async fn shared_secret_gates_every_route_but_healthz(bin: &str) {
-    let secret = "gw-secret-value-1";
+    let secret = SECRET;
     let r = remote(bin, &[("SHARED_SECRET", secret)]).await;
     let s = &r.sample;
     assert_eq!(s.get("/healthz", &[]).await.status, 200);
     for (what, headers) in [
         ("missing", vec![]),
-        ("wrong", vec![("x-shared-secret", "gw-secret-value-2")]),
+        (
+            "wrong",
+            vec![("x-shared-secret", "gw-secret-value-2-0f3a9c2e7b81d46a5c")],
+        ),
         ("prefix", vec![("x-shared-secret", "gw-secret")]),
         ("empty", vec![("x-shared-secret", "")]),
     ] {
@@ -86,13 +89,37 @@ async fn shared_secret_gates_every_route_but_healthz(bin: &str) {
     );
 }
 
-/// `FORCE_HTTPS=1`: plain HTTP is redirected before any other check.
-async fn plain_http_is_redirected_before_other_checks(bin: &str) {
-    let s = Sample::start(
+/// `SHARED_SECRET_PREVIOUS`: during a rotation both secrets open the gate, and no other.
+async fn shared_secret_rotation_accepts_both(bin: &str) {
+    const PREVIOUS: &str = "gw-previous-value-8c1e4a7f0b3d9265e1";
+    let r = remote(
         bin,
-        &[("FORCE_HTTPS", "1"), ("SHARED_SECRET", "gw-secret-value-1")],
+        &[
+            ("SHARED_SECRET", SECRET),
+            ("SHARED_SECRET_PREVIOUS", PREVIOUS),
+        ],
     )
     .await;
+    let s = &r.sample;
+    for secret in [SECRET, PREVIOUS] {
+        let ok = s.get("/public", &[("x-shared-secret", secret)]).await;
+        assert_eq!(ok.status, 200, "{secret}: {}", ok.text);
+    }
+    let other = s
+        .get(
+            "/public",
+            &[("x-shared-secret", "gw-some-other-value-8c1e4a7f0b3d9265e")],
+        )
+        .await;
+    assert_eq!(other.status, 401, "{}", other.text);
+    assert_eq!(other.error(), "invalid_shared_secret");
+    let logs = s.logs();
+    assert!(!logs.contains(SECRET) && !logs.contains(PREVIOUS), "{logs}");
+}
+
+/// `FORCE_HTTPS=1`: plain HTTP is redirected before any other check.
+async fn plain_http_is_redirected_before_other_checks(bin: &str) {
+    let s = Sample::start(bin, &[("FORCE_HTTPS", "1"), ("SHARED_SECRET", SECRET)]).await;
     let plain = s.get("/public?x=1", &[("host", "api.example")]).await;
     assert_eq!(plain.status, 308, "{}", plain.text);
     assert_eq!(
@@ -102,10 +129,7 @@ async fn plain_http_is_redirected_before_other_checks(bin: &str) {
     let https = s
         .get(
             "/public",
-            &[
-                ("x-forwarded-proto", "https"),
-                ("x-shared-secret", "gw-secret-value-1"),
-            ],
+            &[("x-forwarded-proto", "https"), ("x-shared-secret", SECRET)],
         )
         .await;
     assert_eq!(https.status, 200, "{}", https.text);
@@ -335,6 +359,7 @@ async fn force_https_without_allowed_hosts_is_warned(bin: &str) {
 /// This group's cases, in the order they run.
 pub(super) const CASES: &[Case] = &[
     case!(shared_secret_gates_every_route_but_healthz),
+    case!(shared_secret_rotation_accepts_both),
     case!(plain_http_is_redirected_before_other_checks),
     case!(redirect_location_is_a_uri),
     case!(forwarded_proto_last_value_decides),

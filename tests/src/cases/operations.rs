@@ -243,7 +243,10 @@ async fn readiness_needs_one_issuer_with_keys(bin: &str) {
 async fn probes_are_never_gated(bin: &str) {
     let r = remote(
         bin,
-        &[("SHARED_SECRET", "probe-gate-secret"), ("FORCE_HTTPS", "1")],
+        &[
+            ("SHARED_SECRET", "probe-gate-secret-4b9d2f7a1e0c6358ae"),
+            ("FORCE_HTTPS", "1"),
+        ],
     )
     .await;
     let gated = r.sample.get("/public", &[]).await;
@@ -260,7 +263,7 @@ async fn probes_are_never_gated(bin: &str) {
 /// The counters move with what the sample does, and the exposition carries no token,
 /// secret, subject, `kid` or raw path.
 async fn metrics_count_requests_and_never_show_secrets(bin: &str) {
-    let secret = "metrics-gate-secret-value";
+    let secret = "metrics-gate-secret-value-7d2e0a4c9b";
     let r = remote(bin, &[("SHARED_SECRET", secret)]).await;
     let iss = r.idp.issuer();
     let gate = ("x-shared-secret", secret);
@@ -425,7 +428,7 @@ async fn json_logs_are_one_object_per_line(bin: &str) {
 
 /// Tokens and secrets never reach the logs.
 async fn tokens_and_secrets_never_logged(bin: &str) {
-    let secret = "very-secret-gateway-value";
+    let secret = "very-secret-gateway-value-1c8f3e5a0d";
     let r = remote(
         bin,
         &[
@@ -472,14 +475,16 @@ async fn tokens_and_secrets_never_logged(bin: &str) {
     }
 }
 
-/// `AUTH_JWKS_URL` with credentials is used (the key set is fetched with them), and they
-/// never appear in logs, `/healthz` or `/metrics`, not even when fetches fail and every
-/// line about them names the URL.
+/// `AUTH_JWKS_URL` with credentials (a user and password, a pre-signed query) is used (the
+/// key set is fetched with them), and they never appear in logs, `/healthz` or `/metrics`,
+/// not even when fetches fail and every line about them names the URL: a URL is shown as
+/// scheme, host, port and path.
 async fn key_set_url_credentials_never_shown(bin: &str) {
     const PASSWORD: &str = "hunter2-pw";
+    const SIGNATURE: &str = "presigned-sig-7f3e";
     let idp = Idp::start(standard_jwks()).await;
     let address = idp.issuer().trim_start_matches("http://").to_owned();
-    let url = format!("http://svc:{PASSWORD}@{address}/keys");
+    let url = format!("http://svc:{PASSWORD}@{address}/keys?sig={SIGNATURE}&exp=1#{SIGNATURE}");
     let s = Sample::start(
         bin,
         &[
@@ -525,7 +530,15 @@ async fn key_set_url_credentials_never_shown(bin: &str) {
             "{what} show the password:\n{text}"
         );
         assert!(!text.contains("svc:"), "{what} show the user:\n{text}");
+        assert!(
+            !text.contains(SIGNATURE) && !text.contains("?sig") && !text.contains("exp=1"),
+            "{what} show the query:\n{text}"
+        );
     }
+    assert!(
+        metrics.contains(&format!("issuer=\"http://{address}/keys\"")),
+        "the label is the URL's scheme, host, port and path:\n{metrics}"
+    );
 }
 
 /// This group's cases, in the order they run.

@@ -102,7 +102,7 @@ async fn metadata_is_never_gated(bin: &str) {
         bin,
         &[
             ("AUTH_PUBLIC_URL", PUBLIC_URL),
-            ("SHARED_SECRET", "gate-secret-1"),
+            ("SHARED_SECRET", "gate-secret-1-6e0b3d8f2a9c4175e0b3"),
             ("FORCE_HTTPS", "1"),
             ("ALLOWED_HOSTS", "api.example.test"),
         ],

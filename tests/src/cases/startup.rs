@@ -44,6 +44,34 @@ async fn misleading_configuration_refused(bin: &str) {
         ("AUTH_AUDIENCE", &[("AUTH_AUDIENCE", "")]),
         ("SHARED_SECRET", &[("SHARED_SECRET", " s3cret")]),
         ("SHARED_SECRET", &[("SHARED_SECRET", "s3cret ")]),
+        // Under 32 bytes: within reach of guessing.
+        ("SHARED_SECRET", &[("SHARED_SECRET", "s3cret")]),
+        (
+            "SHARED_SECRET",
+            &[("SHARED_SECRET", "letmein-letmein-letmein-letmein")],
+        ),
+        (
+            "SHARED_SECRET_PREVIOUS",
+            &[(
+                "SHARED_SECRET_PREVIOUS",
+                "previous-gateway-secret-0d5e8a2f7c",
+            )],
+        ),
+        (
+            "SHARED_SECRET_PREVIOUS",
+            &[
+                ("SHARED_SECRET", "current-gateway-secret-6b1f9e3a0d42"),
+                ("SHARED_SECRET_PREVIOUS", "s3cret"),
+            ],
+        ),
+        // An issuer identifier has no query (RFC 8414 §2).
+        (
+            "AUTH_ISSUER",
+            &[("AUTH_ISSUER", "https://idp.example/?sig=abc")],
+        ),
+        // Whitespace after a key belongs to the key, whatever the list's separators.
+        ("API_KEYS", &[("API_KEYS", "alice:topsecret ")]),
+        ("API_KEYS", &[("API_KEYS", "alice:k1 ,bob:k2")]),
         ("AUTH_HS256_SECRET", &[("AUTH_HS256_SECRET", hs_padded)]),
         ("API_KEYS", &[("API_KEYS", "alice: key-a")]),
         ("AUTH_LEEWAY_SECS", &[("AUTH_LEEWAY_SECS", "99999999999")]),

@@ -657,7 +657,7 @@ async fn an_unavailable_store_refuses_the_proof() {
 async fn nonces_issued_by_another_replica_sharing_the_secret_are_accepted() {
     let replica = |store: Arc<dyn ReplayStore>| {
         verifier_with(store)
-            .nonces(DpopNonces::from_secret(b"fleet secret").unwrap())
+            .nonces(DpopNonces::from_secret(b"fleet secret, 32 bytes or more: 9f2c").unwrap())
             .build()
             .unwrap()
     };
@@ -674,7 +674,9 @@ async fn nonces_issued_by_another_replica_sharing_the_secret_are_accepted() {
     // A nonce of long ago, or of another secret, is refused the same way.
     for nonce in [
         a.nonces().unwrap().issue_at(NOW - 1000),
-        DpopNonces::from_secret(b"other").unwrap().issue_at(NOW),
+        DpopNonces::from_secret(b"another fleet secret, 32 bytes: 77d0")
+            .unwrap()
+            .issue_at(NOW),
     ] {
         let mut claims = claims.clone();
         claims["jti"] = json!(format!("jti-{}", fastrand::u64(..)));
@@ -689,7 +691,7 @@ async fn nonces_issued_by_another_replica_sharing_the_secret_are_accepted() {
 #[tokio::test]
 async fn a_nonce_does_not_hide_other_defects() {
     let verifier = verifier_with(Arc::new(MemoryReplayStore::new(10)))
-        .nonces(DpopNonces::from_secret(b"fleet secret").unwrap())
+        .nonces(DpopNonces::from_secret(b"fleet secret, 32 bytes or more: 9f2c").unwrap())
         .build()
         .unwrap();
     let key = TestKey::p256("k");
