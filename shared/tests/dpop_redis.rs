@@ -1,8 +1,8 @@
 //! The Redis replay store against a real `redis-server` on loopback: one server per test,
 //! started on a free port in a temporary directory, killed, frozen and restarted as a test
-//! needs. `redis-server` must be installed (`apt-get install redis-server`; CI installs
-//! it), at `/usr/bin/redis-server` or where `REDIS_SERVER` says: without it these tests
-//! fail, they do not skip.
+//! needs. The server is found by `test_keys::redis_server_binary` (the one
+//! `scripts/interop-deps` installs, Debian's, or where `REDIS_SERVER` says): without one
+//! these tests fail, they do not skip.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -18,12 +18,6 @@ use api_auth::{
 use aws_lc_rs::digest::{SHA256, digest};
 use serde_json::json;
 use test_keys::{TestKey, b64, now, sign_raw};
-
-/// Where `redis-server` is, unless `REDIS_SERVER` names another path.
-fn redis_server() -> PathBuf {
-    std::env::var_os("REDIS_SERVER")
-        .map_or_else(|| PathBuf::from("/usr/bin/redis-server"), PathBuf::from)
-}
 
 /// The bound on one check in these tests.
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
@@ -55,13 +49,9 @@ impl RedisServer {
 
     /// Starts a server on `port`; `None` when it exits at once (the port was taken).
     fn start_on(port: u16) -> Option<Self> {
-        let program = redis_server();
-        assert!(
-            program.exists(),
-            "{} is missing: the Redis replay store tests need a real Redis server \
-             (apt-get install redis-server, or set REDIS_SERVER to its path)",
-            program.display()
-        );
+        let program = test_keys::redis_server_binary().unwrap_or_else(|| {
+            panic!("redis-server is missing: {}", test_keys::REDIS_INSTALL_HINT)
+        });
         let dir = std::env::temp_dir().join(format!(
             "api-auth-redis-{}-{port}-{}",
             std::process::id(),

@@ -2,8 +2,9 @@
 //! store of a fleet): `redis-server` in a temporary directory, without persistence, that a
 //! case can stop and restart on the same port to play an outage.
 //!
-//! The server is the Debian package `redis-server` (`apt-get install redis-server`; `.ci/run`
-//! installs it). Nothing is mocked: the samples talk to it over TCP like to any Redis.
+//! The server is found by [`test_keys::redis_server_binary`]: the one `scripts/interop-deps`
+//! installs from PyPI, or Debian's `redis-server`. Nothing is mocked: the samples talk to it
+//! over TCP like to any Redis.
 
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -17,11 +18,10 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
-/// The server binary, found on the `PATH` (`/usr/bin/redis-server` on Debian).
+use test_keys::REDIS_INSTALL_HINT;
+
+/// The server's name in messages.
 const BINARY: &str = "redis-server";
-/// What to do when it is missing.
-const INSTALL_HINT: &str = "the replay-store tests need a Redis server: install the Debian \
-     package with `apt-get install redis-server` (.ci/run does), or put `redis-server` on the PATH";
 /// How long a started server may take to answer `PING`.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a killed server's port may take to refuse connections.
@@ -228,7 +228,10 @@ impl RedisServer {
     /// Runs `redis-server` on `self.port` and waits until it answers as itself.
     async fn launch(&mut self) -> Result<(), StartError> {
         let output = Arc::new(Mutex::new(String::new()));
-        let mut child = Command::new(BINARY)
+        let program = test_keys::redis_server_binary().ok_or_else(|| {
+            StartError::Other(format!("{BINARY} is not installed: {REDIS_INSTALL_HINT}"))
+        })?;
+        let mut child = Command::new(program)
             .arg("--port")
             .arg(self.port.to_string())
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -241,9 +244,9 @@ impl RedisServer {
             .spawn()
             .map_err(|e| match e.kind() {
                 ErrorKind::NotFound => {
-                    StartError::Other(format!("{BINARY} is not installed: {INSTALL_HINT}"))
+                    StartError::Other(format!("{BINARY} is not installed: {REDIS_INSTALL_HINT}"))
                 }
-                _ => StartError::Other(format!("cannot run {BINARY}: {e}: {INSTALL_HINT}")),
+                _ => StartError::Other(format!("cannot run {BINARY}: {e}: {REDIS_INSTALL_HINT}")),
             })?;
         let readers = [
             child
