@@ -138,6 +138,8 @@ impl RedisServer {
     /// When `redis-server` is not installed (with how to install it), or when no server
     /// answered in time.
     pub async fn start() -> Self {
+        // The server may be the one the interoperability dependencies bring.
+        crate::interop::install_dependencies().await;
         let mut server = Self::unstarted();
         let mut taken = Vec::new();
         for _ in 0..PORT_ATTEMPTS {
