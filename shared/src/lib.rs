@@ -113,6 +113,7 @@ mod credential_error;
 #[cfg(feature = "dev-issuer")]
 mod dev_issuer;
 mod error;
+mod fetched_json;
 mod gateway;
 mod hosts;
 mod https;
