@@ -113,6 +113,7 @@ mod credential_error;
 #[cfg(feature = "dev-issuer")]
 mod dev_issuer;
 mod error;
+mod fetched_json;
 mod gateway;
 mod hosts;
 mod https;
@@ -150,6 +151,10 @@ pub use jwk::JwksError;
 #[doc(hidden)]
 pub use jwk::{KeySet, parse_jwks};
 pub use key_store::KeySetStatus;
+/// The discovery and ALB key parsers, reachable for the fuzz targets and memory tests; not
+/// part of the documented API.
+#[doc(hidden)]
+pub use key_store::{discovery_jwks_uri, parse_alb_key};
 #[cfg(feature = "tower")]
 pub use layer::{AuthBody, AuthLayer, AuthService};
 pub use policy::{

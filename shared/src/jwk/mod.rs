@@ -35,6 +35,7 @@
 mod checks;
 mod unusable;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -45,9 +46,13 @@ use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
+use serde::de::{
+    DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::Value;
 
 use crate::algorithm::{Algorithm, KeyKind};
+use crate::fetched_json::{Present, Text, skip_elements, skip_members};
 
 pub(crate) use checks::check_ed25519_point;
 use checks::{check_rsa, strip_leading_zeros};
@@ -202,31 +207,6 @@ impl KeySet {
     }
 }
 
-#[derive(Deserialize)]
-struct RawJwk {
-    kty: String,
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default, rename = "use")]
-    use_: Option<String>,
-    #[serde(default)]
-    key_ops: Option<Vec<String>>,
-    #[serde(default)]
-    alg: Option<String>,
-    #[serde(default)]
-    crv: Option<String>,
-    #[serde(default)]
-    n: Option<String>,
-    #[serde(default)]
-    e: Option<String>,
-    #[serde(default)]
-    x: Option<String>,
-    #[serde(default)]
-    y: Option<String>,
-    #[serde(default)]
-    d: Option<Value>,
-}
-
 /// Parses a JWK set document, keeping at most `max_keys` usable keys.
 ///
 /// Keys that cannot be used (unknown type, weak RSA, an EC point off its curve, an Ed25519
@@ -234,31 +214,32 @@ struct RawJwk {
 /// material, duplicate `kid`) are skipped; one warning counts them by reason, without
 /// repeating anything of the document. The document is refused only when nothing usable
 /// remains.
+///
+/// The document is read as it streams by (see [`crate::fetched_json`]): each entry of `keys`
+/// is read into a key, or skipped, before the next one is parsed, and members other than
+/// `keys` are skipped unread. What the parse holds beyond the document is the keys it keeps
+/// and the text of one entry's members at a time.
 pub fn parse_jwks(document: &[u8], max_keys: usize) -> Result<KeySet, JwksError> {
-    #[derive(Deserialize)]
-    struct Document {
-        keys: Vec<Value>,
-    }
-    let doc: Document = serde_json::from_slice(document).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => JwksError::NotAKeySet,
-        _ => JwksError::NotJson,
-    })?;
-    let entries = doc.keys.len();
-    let mut set = KeySet::default();
-    let mut skipped = Skipped::default();
-    for (index, raw) in doc.keys.iter().enumerate() {
-        if set.keys.len() >= max_keys {
-            skipped.add(Unusable::OverLimit, entries.saturating_sub(index));
-            break;
-        }
-        match parse_jwk(raw) {
-            Ok(key) if key.kid.as_deref().is_some_and(|kid| set.contains_kid(kid)) => {
-                skipped.add(Unusable::DuplicateKid, 1);
-            }
-            Ok(key) => set.keys.push(Arc::new(key)),
-            Err(reason) => skipped.add(reason, 1),
-        }
-    }
+    let mut reading = Reading {
+        max_keys,
+        entries: 0,
+        set: KeySet::default(),
+        skipped: Skipped::default(),
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(document);
+    deserializer
+        .deserialize_map(DocumentVisitor(&mut reading))
+        .and_then(|()| deserializer.end())
+        .map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => JwksError::NotAKeySet,
+            _ => JwksError::NotJson,
+        })?;
+    let Reading {
+        entries,
+        set,
+        skipped,
+        ..
+    } = reading;
     if skipped.total() > 0 {
         tracing::warn!(
             entries,
@@ -274,29 +255,397 @@ pub fn parse_jwks(document: &[u8], max_keys: usize) -> Result<KeySet, JwksError>
     Ok(set)
 }
 
+/// What a key set parse has read so far.
+struct Reading {
+    max_keys: usize,
+    /// Entries of `keys` seen, usable or not.
+    entries: usize,
+    set: KeySet,
+    skipped: Skipped,
+}
+
+/// The document: an object whose `keys` (RFC 7517 §5.1) is read entry by entry; every other
+/// member is skipped unread.
+struct DocumentVisitor<'r>(&'r mut Reading);
+
+impl<'de> Visitor<'de> for DocumentVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object with a `keys` array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen_keys = false;
+        while let Some(name) = map.next_key::<DocumentMember>()? {
+            match name {
+                DocumentMember::Keys if seen_keys => {
+                    return Err(A::Error::duplicate_field("keys"));
+                }
+                DocumentMember::Keys => {
+                    seen_keys = true;
+                    map.next_value_seed(KeysSeed(&mut *self.0))?;
+                }
+                DocumentMember::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if seen_keys {
+            Ok(())
+        } else {
+            Err(A::Error::missing_field("keys"))
+        }
+    }
+}
+
+/// A member name of the key set document.
+enum DocumentMember {
+    Keys,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for DocumentMember {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl Visitor<'_> for NameVisitor {
+            type Value = DocumentMember;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E>(self, name: &str) -> Result<DocumentMember, E> {
+                Ok(if name == "keys" {
+                    DocumentMember::Keys
+                } else {
+                    DocumentMember::Other
+                })
+            }
+        }
+        deserializer.deserialize_identifier(NameVisitor)
+    }
+}
+
+/// The `keys` array: each entry is read and checked as it comes, and kept only when usable.
+struct KeysSeed<'r>(&'r mut Reading);
+
+impl<'de> DeserializeSeed<'de> for KeysSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeysSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of JWKs")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let reading = self.0;
+        loop {
+            if reading.set.keys.len() >= reading.max_keys {
+                // Beyond the limit an entry is not even read: skipped, and counted.
+                if seq.next_element::<IgnoredAny>()?.is_none() {
+                    break;
+                }
+                reading.skipped.add(Unusable::OverLimit, 1);
+            } else {
+                let Some(JwkEntry(entry)) = seq.next_element()? else {
+                    break;
+                };
+                match entry {
+                    Ok(key)
+                        if key
+                            .kid
+                            .as_deref()
+                            .is_some_and(|kid| reading.set.contains_kid(kid)) =>
+                    {
+                        reading.skipped.add(Unusable::DuplicateKid, 1);
+                    }
+                    Ok(key) => reading.set.keys.push(Arc::new(key)),
+                    Err(reason) => reading.skipped.add(reason, 1),
+                }
+            }
+            reading.entries = reading.entries.saturating_add(1);
+        }
+        Ok(())
+    }
+}
+
 /// Reads one JWK into a verifying key, with every check a key set entry gets. A DPoP proof's
 /// `jwk` header (RFC 9449 §4.3) goes through here too, so it is held to the same standard.
 pub(crate) fn parse_jwk(raw: &Value) -> Result<VerifyingKey, Unusable> {
-    RawJwk::deserialize(raw)
-        .map_err(|_| Unusable::NotAJwk)
-        .and_then(|jwk| parse_key(&jwk))
+    JwkEntry::deserialize(raw).map_or(Err(Unusable::NotAJwk), |JwkEntry(entry)| entry)
 }
 
-fn b64(field: &Option<String>) -> Result<Vec<u8>, Unusable> {
+/// One entry of a key set, read: a key, or why it cannot be used. Reading it fails only on
+/// what spoils the whole document (a JSON syntax error); an entry that is not a JWK, or has
+/// a member of the wrong type, is [`Unusable::NotAJwk`] and the next entry is read.
+struct JwkEntry(Result<VerifyingKey, Unusable>);
+
+impl<'de> Deserialize<'de> for JwkEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(JwkVisitor)
+    }
+}
+
+struct JwkVisitor;
+
+impl JwkVisitor {
+    fn not_a_jwk<E>(self) -> Result<JwkEntry, E> {
+        Ok(JwkEntry(Err(Unusable::NotAJwk)))
+    }
+}
+
+impl<'de> Visitor<'de> for JwkVisitor {
+    type Value = JwkEntry;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWK object")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<JwkEntry, E> {
+        self.not_a_jwk()
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<JwkEntry, E> {
+        self.not_a_jwk()
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<JwkEntry, E> {
+        self.not_a_jwk()
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<JwkEntry, E> {
+        self.not_a_jwk()
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<JwkEntry, E> {
+        self.not_a_jwk()
+    }
+
+    fn visit_unit<E>(self) -> Result<JwkEntry, E> {
+        self.not_a_jwk()
+    }
+
+    fn visit_none<E>(self) -> Result<JwkEntry, E> {
+        self.not_a_jwk()
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<JwkEntry, A::Error> {
+        skip_elements(seq)?;
+        self.not_a_jwk()
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JwkEntry, A::Error> {
+        let mut jwk = RawJwk::default();
+        let mut seen = 0u16;
+        // Set once the entry cannot be a JWK: its other members are then skipped unread.
+        let mut spoilt = false;
+        while let Some(member) = map.next_key::<JwkMember>()? {
+            let bit = 1u16 << (member as u16);
+            if spoilt || member == JwkMember::Other {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            if seen & bit != 0 {
+                // RFC 7517 §4: member names within a JWK MUST be unique, and a parser must
+                // reject a JWK that repeats one or take the last. Refused here, as tokens are
+                // (`canonical_json`): the issuer may have meant the first.
+                spoilt = true;
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            seen |= bit;
+            let slot = match member {
+                JwkMember::KeyOps => {
+                    match map.next_value::<KeyOps>()? {
+                        KeyOps::Listed { verify } => jwk.verify_op = Some(verify),
+                        KeyOps::Null => {}
+                        KeyOps::Other => spoilt = true,
+                    }
+                    continue;
+                }
+                JwkMember::D => {
+                    jwk.private = map.next_value::<Present>()?.0;
+                    continue;
+                }
+                JwkMember::Kty => &mut jwk.kty,
+                JwkMember::Kid => &mut jwk.kid,
+                JwkMember::Use => &mut jwk.use_,
+                JwkMember::Alg => &mut jwk.alg,
+                JwkMember::Crv => &mut jwk.crv,
+                JwkMember::N => &mut jwk.n,
+                JwkMember::E => &mut jwk.e,
+                JwkMember::X => &mut jwk.x,
+                JwkMember::Y => &mut jwk.y,
+                JwkMember::Other => continue,
+            };
+            match map.next_value::<Text<'de>>()? {
+                Text::Str(text) => *slot = Some(text),
+                Text::Null => {}
+                Text::Other => spoilt = true,
+            }
+        }
+        if spoilt || jwk.kty.is_none() {
+            return self.not_a_jwk();
+        }
+        Ok(JwkEntry(parse_key(&jwk)))
+    }
+}
+
+/// The JWK members read (RFC 7517 §4, RFC 7518 §6, RFC 8037 §2); any other is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JwkMember {
+    Kty,
+    Kid,
+    Use,
+    KeyOps,
+    Alg,
+    Crv,
+    N,
+    E,
+    X,
+    Y,
+    D,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for JwkMember {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl Visitor<'_> for NameVisitor {
+            type Value = JwkMember;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E>(self, name: &str) -> Result<JwkMember, E> {
+                Ok(match name {
+                    "kty" => JwkMember::Kty,
+                    "kid" => JwkMember::Kid,
+                    "use" => JwkMember::Use,
+                    "key_ops" => JwkMember::KeyOps,
+                    "alg" => JwkMember::Alg,
+                    "crv" => JwkMember::Crv,
+                    "n" => JwkMember::N,
+                    "e" => JwkMember::E,
+                    "x" => JwkMember::X,
+                    "y" => JwkMember::Y,
+                    "d" => JwkMember::D,
+                    _ => JwkMember::Other,
+                })
+            }
+        }
+        deserializer.deserialize_identifier(NameVisitor)
+    }
+}
+
+/// A JWK's `key_ops` (RFC 7517 §4.3), read for the one operation that matters here: whether
+/// it lists `verify`. Its strings are compared as they stream by, none kept.
+enum KeyOps {
+    Listed {
+        verify: bool,
+    },
+    Null,
+    /// Not an array of strings.
+    Other,
+}
+
+impl<'de> Deserialize<'de> for KeyOps {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(KeyOpsVisitor)
+    }
+}
+
+struct KeyOpsVisitor;
+
+impl<'de> Visitor<'de> for KeyOpsVisitor {
+    type Value = KeyOps;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of strings")
+    }
+
+    fn visit_unit<E>(self) -> Result<KeyOps, E> {
+        Ok(KeyOps::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<KeyOps, E> {
+        Ok(KeyOps::Null)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<KeyOps, E> {
+        Ok(KeyOps::Other)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<KeyOps, E> {
+        Ok(KeyOps::Other)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<KeyOps, E> {
+        Ok(KeyOps::Other)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<KeyOps, E> {
+        Ok(KeyOps::Other)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<KeyOps, E> {
+        Ok(KeyOps::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<KeyOps, A::Error> {
+        skip_members(map)?;
+        Ok(KeyOps::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<KeyOps, A::Error> {
+        let mut verify = false;
+        while let Some(op) = seq.next_element::<Text<'de>>()? {
+            match op {
+                Text::Str(op) => verify |= op == "verify",
+                Text::Null | Text::Other => {
+                    skip_elements(seq)?;
+                    return Ok(KeyOps::Other);
+                }
+            }
+        }
+        Ok(KeyOps::Listed { verify })
+    }
+}
+
+/// The members of one JWK that the checks read, as text of the document.
+#[derive(Default)]
+struct RawJwk<'a> {
+    kty: Option<Cow<'a, str>>,
+    kid: Option<Cow<'a, str>>,
+    use_: Option<Cow<'a, str>>,
+    /// Whether `key_ops`, when present, lists `verify`.
+    verify_op: Option<bool>,
+    alg: Option<Cow<'a, str>>,
+    crv: Option<Cow<'a, str>>,
+    n: Option<Cow<'a, str>>,
+    e: Option<Cow<'a, str>>,
+    x: Option<Cow<'a, str>>,
+    y: Option<Cow<'a, str>>,
+    /// Whether `d` (a private key member, RFC 7518 §6.2.2.1, §6.3.2.1; RFC 8037 §2) is there.
+    private: bool,
+}
+
+fn b64(field: &Option<Cow<'_, str>>) -> Result<Vec<u8>, Unusable> {
     let text = field.as_deref().ok_or(Unusable::BadMember)?;
     JWK_B64.decode(text).map_err(|_| Unusable::BadMember)
 }
 
-fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, Unusable> {
-    if jwk.use_.as_deref().is_some_and(|u| u != "sig")
-        || jwk
-            .key_ops
-            .as_ref()
-            .is_some_and(|ops| !ops.iter().any(|op| op == "verify"))
-    {
+fn parse_key(jwk: &RawJwk<'_>) -> Result<VerifyingKey, Unusable> {
+    // RFC 7517 §4.2, §4.3: a key for signature verification only.
+    if jwk.use_.as_deref().is_some_and(|u| u != "sig") || jwk.verify_op == Some(false) {
         return Err(Unusable::NotForSignatures);
     }
-    if jwk.d.is_some() {
+    if jwk.private {
         return Err(Unusable::PrivateMaterial);
     }
     let alg = match jwk.alg.as_deref() {
@@ -306,8 +655,8 @@ fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, Unusable> {
             some => some,
         },
     };
-    let (kind, fingerprint, key) = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
-        ("RSA", _) => {
+    let (kind, fingerprint, key) = match (jwk.kty.as_deref(), jwk.crv.as_deref()) {
+        (Some("RSA"), _) => {
             let n = b64(&jwk.n)?;
             let e = b64(&jwk.e)?;
             let n = strip_leading_zeros(&n);
@@ -319,7 +668,7 @@ fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, Unusable> {
                 DecodingKey::from_rsa_raw_components(n, e),
             )
         }
-        ("EC", Some(curve @ ("P-256" | "P-384"))) => {
+        (Some("EC"), Some(curve @ ("P-256" | "P-384"))) => {
             let (kind, size, verify_alg) = if curve == "P-256" {
                 (KeyKind::EcP256, 32, &ECDSA_P256_SHA256_FIXED)
             } else {
@@ -342,7 +691,7 @@ fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, Unusable> {
                 DecodingKey::from_ec_der(&point),
             )
         }
-        ("OKP", Some("Ed25519")) => {
+        (Some("OKP"), Some("Ed25519")) => {
             let x: [u8; 32] = b64(&jwk.x)?.try_into().map_err(|_| Unusable::BadMember)?;
             check_ed25519_point(&x)?;
             ParsedPublicKey::new(&ED25519, x).map_err(|_| Unusable::PointNotOnCurve)?;
@@ -358,7 +707,7 @@ fn parse_key(jwk: &RawJwk) -> Result<VerifyingKey, Unusable> {
         return Err(Unusable::UnsupportedAlgorithm);
     }
     Ok(VerifyingKey {
-        kid: jwk.kid.clone(),
+        kid: jwk.kid.as_deref().map(str::to_owned),
         kind,
         alg,
         key,
@@ -525,6 +874,227 @@ mod tests {
             .collect();
         let set = parse_jwks(&serde_json::to_vec(&json!({ "keys": many })).unwrap(), 10).unwrap();
         assert_eq!(set.len(), 10);
+    }
+
+    /// A document of `keys` as JSON text.
+    fn document(keys: &[String]) -> Vec<u8> {
+        format!(r#"{{"keys":[{}]}}"#, keys.join(",")).into_bytes()
+    }
+
+    #[test]
+    fn members_of_the_wrong_type_spoil_only_their_entry() {
+        let good = ed_jwk("good").to_string();
+        let ed = ed_jwk("k");
+        let with = |member: &str, value: &str| {
+            let mut key = ed.clone();
+            key.as_object_mut().unwrap().remove(member);
+            let text = key.to_string();
+            format!(r#"{},"{member}":{value}}}"#, text.trim_end_matches('}'))
+        };
+        let mut entries = vec![
+            with("kid", "5"),
+            with("kty", "null"),
+            with("x", "[\"AAAA\"]"),
+            with("use", "{}"),
+            with("key_ops", "\"verify\""),
+            with("key_ops", "[\"verify\",1]"),
+            with("key_ops", "[null]"),
+            with("alg", "true"),
+            "[1,2,{}]".to_owned(),
+            "\"text\"".to_owned(),
+            "null".to_owned(),
+            "1.5".to_owned(),
+        ];
+        entries.push(good);
+        let set = parse_jwks(&document(&entries), 100).unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), ["good"]);
+    }
+
+    #[test]
+    fn null_members_count_as_absent() {
+        let mut key = ed_jwk("k");
+        key["kid"] = Value::Null;
+        key["use"] = Value::Null;
+        key["key_ops"] = Value::Null;
+        key["alg"] = Value::Null;
+        key["d"] = Value::Null;
+        let set = parse(vec![key]).unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.kids().count(), 0);
+    }
+
+    #[test]
+    fn key_ops_must_list_verify() {
+        let mut sign_only = ed_jwk("sign-only");
+        sign_only["key_ops"] = json!(["sign"]);
+        let mut empty = ed_jwk("empty");
+        empty["key_ops"] = json!([]);
+        let mut verify = ed_jwk("verify");
+        verify["key_ops"] = json!(["sign", "verify"]);
+        let set = parse(vec![sign_only, empty, verify]).unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), ["verify"]);
+        // An escaped spelling is the same string.
+        let escaped = ed_jwk("escaped").to_string();
+        let escaped = format!(
+            r#"{},"key_ops":["\u0076erify"]}}"#,
+            escaped.trim_end_matches('}')
+        );
+        assert_eq!(parse_jwks(&document(&[escaped]), 100).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn private_material_of_any_type_is_refused() {
+        for d in [json!("AAAA"), json!(0), json!([]), json!({}), json!(false)] {
+            let mut key = ed_jwk("private");
+            key["d"] = d.clone();
+            assert_eq!(
+                parse_jwk(&key).unwrap_err(),
+                Unusable::PrivateMaterial,
+                "{d}"
+            );
+            assert_eq!(parse(vec![key]).unwrap_err(), JwksError::NoUsableKey, "{d}");
+        }
+    }
+
+    #[test]
+    fn a_jwk_that_repeats_a_member_it_is_read_by_is_refused() {
+        let good = ed_jwk("good");
+        let x = good["x"].as_str().unwrap().to_owned();
+        let small_order = "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let entries = [
+            // Whichever of two `x` a parser took, one of them is not the key checked.
+            format!(r#"{{"kty":"OKP","crv":"Ed25519","kid":"a","x":"{x}","x":"{small_order}"}}"#),
+            format!(r#"{{"kty":"OKP","crv":"Ed25519","kid":"b","x":"{small_order}","x":"{x}"}}"#),
+            // Private material hidden by a later `null`.
+            format!(r#"{{"kty":"OKP","crv":"Ed25519","kid":"c","x":"{x}","d":"AAAA","d":null}}"#),
+            format!(r#"{{"kty":"OKP","kty":"OKP","crv":"Ed25519","kid":"d","x":"{x}"}}"#),
+            format!(r#"{{"kty":"OKP","crv":"Ed25519","kid":"e","kid":"good","x":"{x}"}}"#),
+            format!(
+                r#"{{"kty":"OKP","crv":"Ed25519","use":"sig","use":"enc","kid":"f","x":"{x}"}}"#
+            ),
+            format!(r#"{{"kty":"OKP","crv":"Ed25519","\u006bid":"g","kid":"g","x":"{x}"}}"#),
+            // Members that are not read may repeat.
+            format!(
+                r#"{{"kty":"OKP","crv":"Ed25519","kid":"good","x":"{x}","x5t":"a","x5t":"b"}}"#
+            ),
+        ];
+        let set = parse_jwks(&document(&entries), 100).unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), ["good"]);
+        assert_eq!(
+            parse_jwks(
+                format!(r#"{{"keys":[{}],"keys":[]}}"#, entries[7]).as_bytes(),
+                100
+            )
+            .unwrap_err(),
+            JwksError::NotAKeySet
+        );
+    }
+
+    #[test]
+    fn the_document_is_an_object_with_a_keys_array() {
+        let good = ed_jwk("good").to_string();
+        for refused in [
+            "{}".to_owned(),
+            r#"{"keys":null}"#.to_owned(),
+            r#"{"keys":{}}"#.to_owned(),
+            r#"{"keys":"[]"}"#.to_owned(),
+            format!(r#"[{{"keys":[{good}]}}]"#),
+            "null".to_owned(),
+        ] {
+            assert_eq!(
+                parse_jwks(refused.as_bytes(), 100).unwrap_err(),
+                JwksError::NotAKeySet,
+                "{refused}"
+            );
+        }
+        for not_json in [
+            format!(r#"{{"keys":[{good}]}}x"#),
+            format!(r#"{{"keys":[{good}],}}"#),
+            format!(r#"{{"keys":[{good}],"x":[1,]}}"#),
+            format!(r#"{{"keys":[{good},]}}"#),
+            String::new(),
+        ] {
+            assert_eq!(
+                parse_jwks(not_json.as_bytes(), 100).unwrap_err(),
+                JwksError::NotJson,
+                "{not_json}"
+            );
+        }
+        let with_others = format!(
+            r#"{{"public_cert":{{"kid":"x"}},"keys":[{good}],"public_certs":[{{"a":[1]}}]}}"#
+        );
+        assert_eq!(parse_jwks(with_others.as_bytes(), 100).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn deep_nesting_never_overflows_the_stack() {
+        let good = ed_jwk("good").to_string();
+        let in_key = |junk: &str| format!(r#"{},"junk":{junk}}}"#, good.trim_end_matches('}'));
+        let mib = 1024 * 1024;
+        let open_arrays = "[".repeat(mib);
+        let open_objects = r#"{"a":"#.repeat(mib / 5);
+        let balanced = format!("{}{}", "[".repeat(mib / 2), "]".repeat(mib / 2));
+        let balanced_objects = format!("{}0{}", r#"{"a":"#.repeat(mib / 6), "}".repeat(mib / 6));
+        for junk in [&open_arrays, &open_objects] {
+            // Unterminated: the document is not JSON, wherever the nesting sits.
+            for text in [
+                format!(r#"{{"x":{junk}"#),
+                format!(r#"{{"keys":[{}"#, in_key(junk)),
+                format!(r#"{{"keys":[{junk}"#),
+                format!(r#"{{"keys":[{{"kty":"RSA","kid":{junk}"#),
+                format!(r#"{{"keys":[{{"kty":"RSA","key_ops":[{junk}"#),
+            ] {
+                assert_eq!(
+                    parse_jwks(text.as_bytes(), 100).unwrap_err(),
+                    JwksError::NotJson
+                );
+            }
+        }
+        for junk in [&balanced, &balanced_objects] {
+            // Skipped members are walked without recursion, however deep.
+            let ignored = format!(r#"{{"x":{junk},"keys":[{good}]}}"#);
+            assert_eq!(parse_jwks(ignored.as_bytes(), 100).unwrap().len(), 1);
+            let in_a_key = format!(r#"{{"keys":[{}]}}"#, in_key(junk));
+            assert_eq!(parse_jwks(in_a_key.as_bytes(), 100).unwrap().len(), 1);
+            // An entry, or a member read, of the wrong type: that entry is skipped.
+            let entry = format!(r#"{{"keys":[{junk},{good}]}}"#);
+            assert_eq!(parse_jwks(entry.as_bytes(), 100).unwrap().len(), 1);
+            let kid = format!(r#"{{"keys":[{{"kty":"OKP","kid":{junk}}},{good}]}}"#);
+            assert_eq!(parse_jwks(kid.as_bytes(), 100).unwrap().len(), 1);
+            let ops = format!(r#"{{"keys":[{{"kty":"OKP","key_ops":[{junk}]}},{good}]}}"#);
+            assert_eq!(parse_jwks(ops.as_bytes(), 100).unwrap().len(), 1);
+        }
+    }
+
+    #[test]
+    fn entries_beyond_the_limit_are_counted_unread() {
+        // After the limit, even an entry that is not JSON a JWK could be made of is skipped.
+        let keys: Vec<String> = (0..3)
+            .map(|i| ed_jwk(&format!("k{i}")).to_string())
+            .collect();
+        let text = format!(
+            r#"{{"keys":[{},{{"kty":5}},[[[]]],"x",{}]}}"#,
+            keys[0],
+            keys[1..].join(",")
+        );
+        let set = parse_jwks(text.as_bytes(), 1).unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), ["k0"]);
+        assert_eq!(
+            parse_jwks(text.as_bytes(), 0).unwrap_err(),
+            JwksError::NoUsableKey
+        );
+    }
+
+    #[test]
+    fn escaped_members_read_as_the_strings_they_stand_for() {
+        let good = ed_jwk("good");
+        let x = good["x"].as_str().unwrap();
+        let escaped_x: String = x.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+        let text = format!(
+            r#"{{"k\u0065ys":[{{"\u006bty":"O\u004bP","crv":"Ed\u0032\u0035\u0035\u0031\u0039","kid":"\u00e9","x":"{escaped_x}"}}]}}"#
+        );
+        let set = parse_jwks(text.as_bytes(), 100).unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), ["\u{e9}"]);
     }
 
     #[test]

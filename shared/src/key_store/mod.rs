@@ -28,12 +28,21 @@ use crate::error::{AuthError, TokenError};
 use crate::jwk::{Fingerprint, KeySet, Selection, VerifyingKey, parse_jwks};
 use crate::policy::KeySetPolicy;
 use crate::redacted_url::Redacted;
+pub use discovery::discovery_jwks_uri;
 use discovery::jwks_url;
 use http::{fetch, redirect_policy};
 pub(crate) use per_kid::SharedRemovedKeysHook;
 use per_kid::{PerKid, parse_pem};
 use schedule::{MIN_FETCH_INTERVAL, refresh_loop};
 pub use status::KeySetStatus;
+
+/// Reads a fetched ALB public key (PEM) for `kid` as the key store does; gives the number of
+/// keys read. Reachable for the fuzz targets and the memory tests; not part of the
+/// documented API.
+#[doc(hidden)]
+pub fn parse_alb_key(body: &[u8], kid: &str, algorithm: Algorithm) -> Result<usize, String> {
+    parse_pem(body, kid, algorithm).map(|set| set.len())
+}
 
 /// Where a remote key set is found.
 #[derive(Debug, Clone)]

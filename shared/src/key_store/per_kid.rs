@@ -216,7 +216,7 @@ pub(super) fn parse_pem(body: &[u8], kid: &str, algorithm: Algorithm) -> Result<
     let (KeyKind::EcP256 | KeyKind::EcP384) = kind else {
         return Err("PEM keys per kid are EC keys".to_owned());
     };
-    let pem = pem::parse(body).map_err(|_| "not a PEM document".to_owned())?;
+    let pem = crate::pem::parse_fetched(body).map_err(str::to_owned)?;
     if pem.tag() != "PUBLIC KEY" {
         return Err("not a PEM public key".to_owned());
     }
