@@ -263,6 +263,8 @@ impl DpopVerifier {
         request: &Request<'_>,
         now: i64,
     ) -> Result<ProofOutcome, DpopError> {
+        // Every other check first, the replay store last: a proof that is refused anyway
+        // must take no room in it (nor count against its key's share).
         let checked = self.check(proof, request, now)?;
         // RFC 9449 §11.1: a `jti` is accepted once while its proof could be accepted, that
         // is until `iat` + maximum age + leeway (a proof dated in the future is remembered
