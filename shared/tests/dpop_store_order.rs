@@ -214,3 +214,46 @@ async fn a_proof_without_the_required_nonce_leaves_no_jti_behind() {
     );
     assert_eq!(store.live(), 1);
 }
+
+#[tokio::test]
+async fn a_flooding_key_is_answered_429_with_retry_after_and_others_are_served() {
+    let issuer = DevIssuer::generate_with("https://login.example.com", None, DevKeyType::Es256)
+        .expect("a development key");
+    // Capacity 1000: over half full past 500 live entries, a key's share 10.
+    let (auth, store) = service(&issuer, None);
+    let (flood, other) = (TestKey::p256("flood"), TestKey::p256("other"));
+    let bound_to = |key: &TestKey| {
+        let jkt = jwk_thumbprint(&key.jwk).expect("a thumbprint");
+        format!("DPoP {}", token(&issuer, Some(json!({ "jkt": jkt })), &[]))
+    };
+    let (flood_token, other_token) = (bound_to(&flood), bound_to(&other));
+    let access = |authorization: &str| authorization.trim_start_matches("DPoP ").to_owned();
+    for n in 0..501 {
+        let proof = proof(&flood, &access(&flood_token), |_| {});
+        assert_eq!(
+            authenticate(&auth, &flood_token, &proof).await,
+            Ok(()),
+            "proof {n}"
+        );
+    }
+    let proof_of_flood = proof(&flood, &access(&flood_token), |_| {});
+    let refusal = authenticate(&auth, &flood_token, &proof_of_flood)
+        .await
+        .expect_err("over its share");
+    let response: http::Response<Vec<u8>> = refusal.reply().into();
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .ok()
+        .and_then(|secs| secs.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!((1..=92).contains(&retry_after), "{retry_after}");
+    assert!(response.headers().get("www-authenticate").is_none());
+    assert_eq!(store.live(), 501);
+
+    let proof_of_other = proof(&other, &access(&other_token), |_| {});
+    assert_eq!(
+        authenticate(&auth, &other_token, &proof_of_other).await,
+        Ok(())
+    );
+}
