@@ -220,6 +220,8 @@ impl Auth {
             Some(token) => token,
             None => self.token(request)?,
         };
+        // The token first: a DPoP proof's `jti` is stored last of all, once the token, its
+        // binding and the rest of the proof have passed.
         let claims = self.verify_signed(token).await?;
         sender
             .check(request, token, *scheme, claims.confirmation())

@@ -351,6 +351,18 @@ mod tests {
     }
 
     #[test]
+    fn a_key_over_its_replay_store_share_is_asked_to_retry() {
+        let reply = AuthError::from(DpopError::TooManyProofs {
+            retry_after_secs: 7,
+        })
+        .reply();
+        assert_eq!(reply.status, 429);
+        assert_eq!(header(&reply, "retry-after"), Some("7"));
+        assert_eq!(header(&reply, "www-authenticate"), None);
+        assert_eq!(reply.body_json()["error"], "too_many_requests");
+    }
+
+    #[test]
     fn descriptions_cannot_break_the_challenge() {
         assert_eq!(quoted_string_safe("a\"b\\c\nd"), "abcd");
     }

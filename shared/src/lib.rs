@@ -164,13 +164,14 @@ pub use policy::{
 pub use reply::Reply;
 pub use request::{HttpRequestHead, RepeatedHeader, RequestHead};
 pub use sender::{
-    CertBindingError, Challenged, DPOP_MAX_AGE_RANGE, DPOP_NONCE_WINDOW_RANGE, DpopConfigError,
-    DpopError, DpopMode, DpopNonces, DpopVerifier, DpopVerifierBuilder, ForwardedCertificate,
-    Freshness, MAX_DPOP_JTI_BYTES, MAX_DPOP_PROOF_BYTES, MAX_FORWARDED_CERT_BYTES,
-    MemoryReplayStore, PROTECTED_RESOURCE_METADATA_PATH, ProofDefect, ProofOutcome,
-    ProtectedResourceMetadata, PublicOrigin, PublicOriginError, REPLAY_STORE_RETRY_AFTER_SECS,
-    ReplayFuture, ReplayKey, ReplayStore, ReplayStoreError, Scheme, dpop_challenge, jwk_thumbprint,
-    resource_metadata_parameter, resource_metadata_url, thumbprints_match,
+    CertBindingError, Challenged, ClientDigest, DPOP_MAX_AGE_RANGE, DPOP_NONCE_WINDOW_RANGE,
+    DpopConfigError, DpopError, DpopMode, DpopNonces, DpopVerifier, DpopVerifierBuilder,
+    ForwardedCertificate, Freshness, MAX_DPOP_JTI_BYTES, MAX_DPOP_PROOF_BYTES,
+    MAX_FORWARDED_CERT_BYTES, MemoryReplayStore, PROTECTED_RESOURCE_METADATA_PATH, ProofDefect,
+    ProofOutcome, ProtectedResourceMetadata, PublicOrigin, PublicOriginError,
+    REPLAY_STORE_RETRY_AFTER_SECS, ReplayFuture, ReplayKey, ReplayStore, ReplayStoreError, Scheme,
+    dpop_challenge, jwk_thumbprint, resource_metadata_parameter, resource_metadata_url,
+    thumbprints_match,
 };
 #[cfg(feature = "redis")]
 pub use sender::{RedisReplayOptions, RedisReplayStore, RedisStoreError};

@@ -25,7 +25,7 @@ const OTHER: &str = "other";
 
 /// The statuses this crate answers with, whose counters are kept (see the module
 /// documentation).
-const STATUSES: [(u16, &str); 16] = [
+const STATUSES: [(u16, &str); 17] = [
     (200, "200"),
     (204, "204"),
     (304, "304"),
@@ -39,6 +39,7 @@ const STATUSES: [(u16, &str); 16] = [
     (411, "411"),
     (413, "413"),
     (415, "415"),
+    (429, "429"),
     (431, "431"),
     (500, "500"),
     (503, "503"),

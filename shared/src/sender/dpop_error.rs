@@ -107,14 +107,37 @@ pub enum DpopError {
     /// `Retry-After`): the proof is refused, never accepted unchecked.
     #[error("the DPoP replay store is unavailable: {0}")]
     ReplayStoreUnavailable(ReplayStoreError),
+    /// The proof's key already holds more than its share of the replay store
+    /// ([`ReplayStoreError::ClientOverShare`]): `429` with `Retry-After`, while every other
+    /// client is still served.
+    #[error("too many DPoP proofs of one key are live in the replay store")]
+    TooManyProofs {
+        /// Seconds after which the key's live proofs have expired (at least 1).
+        retry_after_secs: u64,
+    },
+}
+
+impl From<ReplayStoreError> for DpopError {
+    /// The refusal of a proof the replay store did not take: `429` when its key is over its
+    /// share, else `503`.
+    fn from(error: ReplayStoreError) -> Self {
+        match error {
+            ReplayStoreError::ClientOverShare { retry_after_secs } => {
+                Self::TooManyProofs { retry_after_secs }
+            }
+            other => Self::ReplayStoreUnavailable(other),
+        }
+    }
 }
 
 impl DpopError {
-    /// The HTTP status: `401`, or `503` when the replay store is unavailable.
+    /// The HTTP status: `401`, `503` when the replay store is unavailable, or `429` when
+    /// the proof's key holds more than its share of it.
     pub fn status(&self) -> u16 {
         match self {
             Self::InvalidProof(_) | Self::UseNonce => 401,
             Self::ReplayStoreUnavailable(_) => 503,
+            Self::TooManyProofs { .. } => 429,
         }
     }
 
@@ -124,6 +147,7 @@ impl DpopError {
             Self::InvalidProof(_) => "invalid_dpop_proof",
             Self::UseNonce => "use_dpop_nonce",
             Self::ReplayStoreUnavailable(_) => "temporarily_unavailable",
+            Self::TooManyProofs { .. } => "too_many_requests",
         }
     }
 
@@ -135,6 +159,9 @@ impl DpopError {
             Self::ReplayStoreUnavailable(_) => {
                 "DPoP proofs cannot be checked right now; retry later".to_owned()
             }
+            Self::TooManyProofs { .. } => {
+                "Too many DPoP proofs of this key are live; retry later".to_owned()
+            }
         }
     }
 
@@ -142,12 +169,13 @@ impl DpopError {
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             Self::ReplayStoreUnavailable(_) => Some(REPLAY_STORE_RETRY_AFTER_SECS),
+            Self::TooManyProofs { retry_after_secs } => Some((*retry_after_secs).max(1)),
             Self::InvalidProof(_) | Self::UseNonce => None,
         }
     }
 
     /// The `WWW-Authenticate` value of a `401` ([`dpop_challenge`] with this error); `None`
-    /// for a `503`, which challenges nothing.
+    /// for a `503` or a `429`, which challenge nothing (the credentials are fine).
     pub fn challenge(&self, algorithms: &[Algorithm]) -> Option<String> {
         (self.status() == 401)
             .then(|| dpop_challenge(algorithms, Some((self.code(), &self.description()))))
@@ -218,6 +246,22 @@ mod tests {
         assert_eq!(down.status(), 503);
         assert_eq!(down.challenge(&algs), None);
         assert_eq!(down.retry_after_secs(), Some(REPLAY_STORE_RETRY_AFTER_SECS));
+        let over = DpopError::from(ReplayStoreError::ClientOverShare {
+            retry_after_secs: 42,
+        });
+        assert_eq!(
+            over,
+            DpopError::TooManyProofs {
+                retry_after_secs: 42
+            }
+        );
+        assert_eq!((over.status(), over.code()), (429, "too_many_requests"));
+        assert_eq!(over.challenge(&algs), None);
+        assert_eq!(over.retry_after_secs(), Some(42));
+        assert_eq!(
+            DpopError::from(ReplayStoreError::Full),
+            DpopError::ReplayStoreUnavailable(ReplayStoreError::Full)
+        );
     }
 
     #[test]

@@ -47,8 +47,10 @@ const KEY_MEMBERS: [&str; 4] = ["n", "e", "x", "y"];
 /// One verifier serves the whole service; share it (`Arc`) between requests. For each
 /// request, pass the `DPoP` header's value (exactly one such header: RFC 9449 §4.3 check 1
 /// is the caller's), the request's method and origin-form target, and the access token of
-/// its `Authorization: DPoP` header; then compare the token's `cnf.jkt` with the proof's
-/// key, or let [`verify_for_token`](Self::verify_for_token) do it.
+/// its `Authorization: DPoP` header, and the token's verified `cnf.jkt` to
+/// [`verify_for_token`](Self::verify_for_token). Verify the token first: the proof's `jti`
+/// is remembered only once every check of the proof and its binding has passed, so a
+/// request that is refused anyway takes no room in the replay store.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -69,12 +71,16 @@ const KEY_MEMBERS: [&str; 4] = ["n", "e", "x", "y"];
 /// # let (proof, access_token, cnf_jkt) = ("not.a.proof", "token", "jkt");
 /// // `proof` is the `DPoP` header, `access_token` the token of `Authorization: DPoP ...`,
 /// // `cnf_jkt` the token's verified `cnf.jkt` claim.
-/// match verifier.verify(proof, "GET", "/protected?page=2", access_token).await {
-///     Ok(outcome) if outcome.is_bound_to(cnf_jkt) => { /* serve the request */ }
-///     Ok(_) => { /* the proof key is not the token's key: 401 invalid_dpop_proof */ }
+/// match verifier
+///     .verify_for_token(proof, "GET", "/protected?page=2", access_token, cnf_jkt)
+///     .await
+/// {
+///     Ok(_) => { /* serve the request */ }
 ///     Err(refusal) => {
-///         // 401 with `refusal.challenge(verifier.algorithms())` as `WWW-Authenticate`,
-///         // or 503 with `Retry-After` when the replay store is unavailable.
+///         // 401 with `refusal.challenge(verifier.algorithms())` as `WWW-Authenticate`
+///         // (a proof of another key than the token's is `invalid_dpop_proof`), 503 with
+///         // `Retry-After` when the replay store is unavailable, 429 with `Retry-After`
+///         // when this proof key holds more than its share of the store.
 ///         assert_eq!(refusal, DpopError::InvalidProof(ProofDefect::Malformed));
 ///         assert_eq!(refusal.status(), 401);
 ///     }
@@ -184,6 +190,11 @@ impl DpopVerifier {
     ///
     /// Every check of RFC 9449 §4.3 but the first (one `DPoP` header) and the last (the
     /// token's `cnf.jkt`, compared by the caller with [`ProofOutcome::is_bound_to`]).
+    ///
+    /// The `jti` is remembered before the caller compares the binding, so a proof of
+    /// another key than the token's takes room in the replay store (and counts against its
+    /// key's share) although the request is refused: with a bound token, use
+    /// [`verify_for_token`](Self::verify_for_token), which checks the binding first.
     pub async fn verify(
         &self,
         proof: &str,
@@ -203,7 +214,7 @@ impl DpopVerifier {
     /// [`verify`](Self::verify), and the proof's key must be the one the token is bound to:
     /// `cnf_jkt` is the token's verified `cnf.jkt` claim (RFC 9449 §4.3 check 12, §6.1).
     /// A proof of another key is refused before its signature is checked or its `jti`
-    /// remembered.
+    /// remembered; the `jti` is remembered only once every other check has passed.
     pub async fn verify_for_token(
         &self,
         proof: &str,
@@ -252,6 +263,8 @@ impl DpopVerifier {
         request: &Request<'_>,
         now: i64,
     ) -> Result<ProofOutcome, DpopError> {
+        // Every other check first, the replay store last: a proof that is refused anyway
+        // must take no room in it (nor count against its key's share).
         let checked = self.check(proof, request, now)?;
         // RFC 9449 §11.1: a `jti` is accepted once while its proof could be accepted, that
         // is until `iat` + maximum age + leeway (a proof dated in the future is remembered
@@ -269,7 +282,8 @@ impl DpopVerifier {
         match self.replay.check_and_remember(&key, ttl).await {
             Ok(Freshness::Fresh) => Ok(ProofOutcome { jkt: checked.jkt }),
             Ok(Freshness::Replayed) => Err(DpopError::InvalidProof(ProofDefect::Replayed)),
-            Err(error) => Err(DpopError::ReplayStoreUnavailable(error)),
+            // `503` for the store's reasons, `429` when this key is over its share.
+            Err(error) => Err(error.into()),
         }
     }
 

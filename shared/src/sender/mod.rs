@@ -39,7 +39,7 @@ pub use dpop_error::{DpopError, ProofDefect, REPLAY_STORE_RETRY_AFTER_SECS, dpop
 pub use dpop_proof::{DpopVerifier, MAX_DPOP_JTI_BYTES, MAX_DPOP_PROOF_BYTES, ProofOutcome};
 pub use nonce::{DPOP_NONCE_WINDOW_RANGE, DpopNonces};
 pub use public_origin::{PublicOrigin, PublicOriginError};
-pub use replay::{Freshness, ReplayFuture, ReplayKey, ReplayStore, ReplayStoreError};
+pub use replay::{ClientDigest, Freshness, ReplayFuture, ReplayKey, ReplayStore, ReplayStoreError};
 pub use replay_memory::MemoryReplayStore;
 #[cfg(feature = "redis")]
 pub use replay_redis::{RedisReplayOptions, RedisReplayStore, RedisStoreError};

@@ -747,3 +747,65 @@ fn verification_can_run_on_any_thread() {
     let future = verifier.verify_for_token("proof", "GET", "/protected", TOKEN, "jkt");
     assert_send(&future);
 }
+
+// The memory store's fair share, with real proofs.
+
+#[tokio::test]
+async fn a_flooding_key_gets_429_and_every_other_key_is_still_served() {
+    // A capacity of 1000: over half full past 500 entries, a key's share 10.
+    let store = Arc::new(MemoryReplayStore::new(1000));
+    let verifier = verifier_with(Arc::clone(&store) as Arc<dyn ReplayStore>)
+        .build()
+        .unwrap();
+    let (flood, other, modest) = (
+        TestKey::p256("flood"),
+        TestKey::ed25519("other"),
+        TestKey::p256("modest"),
+    );
+    // While the store is at most half full, the flooding key is served however many it
+    // holds: its 501st proof takes the store over half.
+    for n in 0..501 {
+        assert!(
+            check(&verifier, &good_proof(&flood)).await.is_ok(),
+            "fresh proof {n} of the flooding key was refused"
+        );
+    }
+    assert_eq!(store.live(), 501);
+    let refusal = check(&verifier, &good_proof(&flood)).await.unwrap_err();
+    let DpopError::TooManyProofs { retry_after_secs } = refusal else {
+        panic!("the flooding key was not refused for its share: {refusal:?}");
+    };
+    // Until its entries expire: each is remembered 91 s (and a second of rounding).
+    assert!((1..=92).contains(&retry_after_secs), "{retry_after_secs}");
+    assert_eq!(refusal.status(), 429);
+    assert_eq!(refusal.retry_after_secs(), Some(retry_after_secs));
+    // Every further fresh proof of it is refused, and takes no room.
+    for _ in 0..50 {
+        assert!(matches!(
+            check(&verifier, &good_proof(&flood)).await,
+            Err(DpopError::TooManyProofs { .. })
+        ));
+    }
+    assert_eq!(store.live(), 501);
+
+    // Another key is served, up to its share and one more; then it is refused in turn.
+    for n in 0..11 {
+        assert!(
+            check(&verifier, &good_proof(&other)).await.is_ok(),
+            "fresh proof {n} of another key was refused"
+        );
+    }
+    assert!(matches!(
+        check(&verifier, &good_proof(&other)).await,
+        Err(DpopError::TooManyProofs { .. })
+    ));
+    // A key under its share is never refused for the store's sake, and its replays are
+    // still replays.
+    let mut last = String::new();
+    for _ in 0..10 {
+        last = good_proof(&modest);
+        assert!(check(&verifier, &last).await.is_ok());
+    }
+    assert_defect(check(&verifier, &last).await, ProofDefect::Replayed);
+    assert_eq!(store.live(), 501 + 11 + 10);
+}
