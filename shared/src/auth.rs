@@ -575,6 +575,16 @@ fn log_refusal<T>(path: &str, result: Result<T, AuthError>) -> Result<T, AuthErr
                     "request refused: signing keys unavailable"
                 );
             }
+            // Refused by the budget of fetches for unknown keys, which anyone can exhaust:
+            // one line per request would let a flood of them flood the logs; the budget logs
+            // one summary line per cooldown instead.
+            AuthError::KeyFetchDeferred { .. } => {
+                tracing::debug!(
+                    path,
+                    error = error.code(),
+                    "request refused: unknown key not fetched now"
+                );
+            }
             AuthError::Dpop(DpopError::ReplayStoreUnavailable(_)) => {
                 tracing::warn!(
                     path,

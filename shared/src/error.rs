@@ -160,6 +160,16 @@ pub enum AuthError {
         /// Seconds after which a retry may succeed.
         retry_after_secs: u64,
     },
+    /// The token's key is not held and is not fetched now: the budget of fetches for
+    /// unknown keys (AWS ALB `kid`s, each fetched from its own URL before any signature can
+    /// be checked) is spent for this cooldown. Answered like
+    /// [`KeysUnavailable`](Self::KeysUnavailable), `503` with `Retry-After`: the key may
+    /// exist, it was not looked at. Not logged per request (the budget logs a summary).
+    #[error("signing key not fetched: too many unknown keys requested")]
+    KeyFetchDeferred {
+        /// Seconds after which a retry may be admitted.
+        retry_after_secs: u64,
+    },
     /// A request that cannot be served as sent: a request target that is not a path, a host
     /// that is missing, repeated or not allowed.
     /// Answered `400 invalid_request` without a challenge: it is not about credentials.
@@ -196,7 +206,7 @@ impl AuthError {
             Self::MalformedAuthorization(_) | Self::MalformedRequest(_) => 400,
             Self::InsufficientScope(_) => 403,
             Self::HttpsRequired(_) => 308,
-            Self::KeysUnavailable { .. } => 503,
+            Self::KeysUnavailable { .. } | Self::KeyFetchDeferred { .. } => 503,
         }
     }
 
@@ -212,7 +222,9 @@ impl AuthError {
             Self::InvalidApiKey => "invalid_api_key",
             Self::InvalidSharedSecret => "invalid_shared_secret",
             Self::HttpsRequired(_) => "https_required",
-            Self::KeysUnavailable { .. } => "temporarily_unavailable",
+            Self::KeysUnavailable { .. } | Self::KeyFetchDeferred { .. } => {
+                "temporarily_unavailable"
+            }
         }
     }
 
@@ -222,7 +234,7 @@ impl AuthError {
             Self::MissingToken => "Bearer token required".to_owned(),
             Self::InvalidToken(e) => e.to_string(),
             Self::InsufficientScope(role) => format!("The {role} role or scope is required"),
-            Self::KeysUnavailable { .. } => {
+            Self::KeysUnavailable { .. } | Self::KeyFetchDeferred { .. } => {
                 "Signing keys are temporarily unavailable; retry later".to_owned()
             }
             Self::Dpop(error) => error.description(),
@@ -265,7 +277,8 @@ impl AuthError {
         }
         match self {
             Self::HttpsRequired(location) => reply.with_header("location", location.clone()),
-            Self::KeysUnavailable { retry_after_secs } => {
+            Self::KeysUnavailable { retry_after_secs }
+            | Self::KeyFetchDeferred { retry_after_secs } => {
                 reply.with_header("retry-after", retry_after_secs.max(&1).to_string())
             }
             Self::Dpop(error) => match error.retry_after_secs() {
@@ -348,6 +361,13 @@ mod tests {
         .reply();
         assert_eq!(reply.status, 503);
         assert_eq!(header(&reply, "retry-after"), Some("1"));
+        let deferred = AuthError::KeyFetchDeferred {
+            retry_after_secs: 7,
+        };
+        let reply = deferred.reply();
+        assert_eq!(reply.status, 503);
+        assert_eq!(header(&reply, "retry-after"), Some("7"));
+        assert_eq!(reply.body_json()["error"], "temporarily_unavailable");
     }
 
     #[test]

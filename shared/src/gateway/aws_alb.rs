@@ -43,7 +43,12 @@ impl Issuer {
     /// `https://public-keys.auth.elb.<region>.amazonaws.com/<kid>` (the region from the ARN)
     /// as tokens name them, each at most once per refetch cooldown, at most 100 held; a
     /// `kid` that is not a plain identifier (`[A-Za-z0-9-]{1,128}`) is refused without a
-    /// fetch.
+    /// fetch. Fetches for unknown `kid`s share one budget, at most 10 per cooldown (anyone
+    /// who knows the `signer` can name a fresh `kid`, and its key is fetched before any
+    /// signature can be checked): a request whose `kid` is not fetched now is refused with
+    /// [`AuthError::KeyFetchDeferred`](crate::AuthError::KeyFetchDeferred), while the
+    /// `kid`s most requests carry keep a share of the budget, so a real rotation still gets
+    /// through a flood.
     ///
     /// The load balancer must be the only way to reach the service (a security group that
     /// admits only the load balancer), and its listener rule must authenticate every path

@@ -9,6 +9,7 @@
 
 mod discovery;
 mod http;
+mod kid_budget;
 mod per_kid;
 mod schedule;
 mod status;

@@ -7,15 +7,21 @@
 //! - a `kid` that is not a plain identifier (`[A-Za-z0-9-]{1,128}`) is refused before any
 //!   fetch, so it can never reach another path (`/`, `..`) or host of the key URL;
 //! - at most [`MAX_KIDS`] are held; a new one evicts first a `kid` whose key was never
-//!   obtained, then the least recently used.
+//!   obtained, then the least recently used;
+//! - fetches for `kid`s whose key was never obtained share one budget for the whole source
+//!   ([`KidBudget`]): at most 10 start per cooldown, however many distinct `kid`s arrive.
+//!   The key is unauthenticated until it is fetched, so the `signer` (public) and a future
+//!   `exp` are all it takes to name a fresh `kid`; without the budget each request could
+//!   cost a fetch from the region's key server.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use url::Url;
 
 use super::http::is_absent;
+use super::kid_budget::{Admission, KidBudget};
 use super::{KeySetStatus, KeyStore, Location, lock};
 use crate::algorithm::{Algorithm, KeyKind};
 use crate::error::{AuthError, TokenError};
@@ -41,6 +47,8 @@ pub(crate) struct PerKid {
     /// The metrics and `/healthz` label.
     label: String,
     held: Mutex<Vec<Held>>,
+    /// The fetches for `kid`s whose key was never obtained, shared by every `kid`.
+    budget: KidBudget,
 }
 
 struct Held {
@@ -64,6 +72,7 @@ impl PerKid {
         on_removed: Option<SharedRemovedKeysHook>,
         label: String,
     ) -> Self {
+        let budget = KidBudget::new(policy.refetch_cooldown);
         Self {
             base,
             algorithm,
@@ -72,6 +81,7 @@ impl PerKid {
             on_removed,
             label,
             held: Mutex::new(Vec::new()),
+            budget,
         }
     }
 
@@ -102,13 +112,25 @@ impl PerKid {
         }
     }
 
-    /// The store of `kid`, created (and its fetch started) when not held.
+    /// The store of `kid`, created (and its fetch started) when not held. A fetch for a
+    /// `kid` whose key was never obtained (a new one, or one whose fetch failed and whose
+    /// cooldown has passed) starts only when the budget admits it; otherwise the request is
+    /// refused without a fetch.
     fn store_for(&self, kid: &str) -> Result<KeyStore, AuthError> {
+        let now = Instant::now();
         let mut held = lock(&self.held);
         if let Some(entry) = held.iter_mut().find(|entry| entry.kid == kid) {
-            entry.last_used = Instant::now();
-            return Ok(entry.store.clone());
+            entry.last_used = now;
+            let store = entry.store.clone();
+            if needs_first_fetch(&store, now) {
+                self.admit(kid, now)?;
+                // Started here, under the lock, so that the next request for this kid joins
+                // it rather than asking the budget again.
+                drop(store.refresh());
+            }
+            return Ok(store);
         }
+        self.admit(kid, now)?;
         if held.len() >= MAX_KIDS {
             evict_one(&mut held);
         }
@@ -140,6 +162,22 @@ impl PerKid {
             last_used: Instant::now(),
         });
         Ok(store)
+    }
+
+    /// Asks the budget for a fetch of the unknown `kid`.
+    ///
+    /// A refusal is `503` with `Retry-After` ([`AuthError::KeyFetchDeferred`]) rather than
+    /// `401`: the key was not looked at, it may well exist (a rotation arriving during a
+    /// flood), and a client told to retry keeps its token, where `invalid_token` would say
+    /// the token is bad. It is not logged per request: the budget logs one summary line per
+    /// cooldown.
+    fn admit(&self, kid: &str, now: Instant) -> Result<(), AuthError> {
+        match self.budget.admit(kid, now) {
+            Admission::Fetch => Ok(()),
+            Admission::Refused { retry_after } => Err(AuthError::KeyFetchDeferred {
+                retry_after_secs: whole_secs_up(retry_after),
+            }),
+        }
     }
 
     /// Whether any held key is this one (token-cache hits re-check it).
@@ -202,6 +240,34 @@ fn evict_one(held: &mut Vec<Held>) {
             "key store full: dropped the least useful kid"
         );
     }
+}
+
+/// Whether a request for this held `kid` would start a fetch of a key never obtained: no
+/// key held, no fetch running (a request joins a running one for free) and the `kid`'s
+/// cooldown over.
+fn needs_first_fetch(store: &KeyStore, now: Instant) -> bool {
+    let Some(remote) = store.inner.remote.as_ref() else {
+        return false;
+    };
+    if store.inner.current.load().is_some() {
+        return false;
+    }
+    let state = lock(&remote.state);
+    state.in_flight.is_none()
+        && state
+            .last_attempt
+            .is_none_or(|at| now.saturating_duration_since(at) >= remote.policy.refetch_cooldown)
+}
+
+/// `duration` in whole seconds, rounded up, at least 1 (a `Retry-After` value).
+fn whole_secs_up(duration: Duration) -> u64 {
+    let secs = duration.as_secs();
+    let secs = if duration.subsec_nanos() > 0 {
+        secs.saturating_add(1)
+    } else {
+        secs
+    };
+    secs.max(1)
 }
 
 fn last_error(store: &KeyStore) -> Option<String> {

@@ -498,6 +498,158 @@ async fn alb_kid_tricks_cost_no_fetch(bin: &str) {
     assert_eq!(server.fetches(), 1);
 }
 
+/// Sends an ALB assertion until the budget of fetches for unknown kids lets its `kid` be
+/// fetched (`503` with `Retry-After` meanwhile), and returns the first other answer.
+async fn through_kid_budget(s: &Sample, token: &str) -> Resp {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let resp = assertion(s, "x-amzn-oidc-data", token).await;
+        if resp.status != 503 {
+            return resp;
+        }
+        assert!(
+            resp.header("retry-after").is_some(),
+            "503 without Retry-After"
+        );
+        assert!(Instant::now() < deadline, "the kid was never fetched");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An assertion as anyone can write it: a fresh `kid`, the load balancer's public
+/// `signer`, a future `exp`, and 64 zero bytes for a signature.
+fn forged_alb_assertion(kid: &str) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE;
+    format!(
+        "{}.{}.{}",
+        URL_SAFE.encode(alb_header(kid).to_string()),
+        URL_SAFE.encode(alb_claims().to_string()),
+        URL_SAFE.encode([0u8; 64])
+    )
+}
+
+/// Fetches for unknown ALB `kid`s share one budget: a flood of assertions naming random
+/// `kid`s starts at most 10 fetches per cooldown for the whole process; each refused one is
+/// `401 invalid_token` or `503` with `Retry-After`, and the refusals are not logged one per
+/// request. Meanwhile a new `kid` that real traffic carries is fetched and its assertions
+/// accepted within two cooldowns.
+async fn alb_unknown_kid_fetches_share_one_budget(bin: &str) {
+    const COOLDOWN: Duration = Duration::from_secs(1);
+    const BUDGET: usize = 10;
+    const FLOOD: usize = 400;
+    let key = vendors::p256_key(ALB_KID);
+    let (server, s) = aws_alb(bin, &[], &[("AUTH_JWKS_COOLDOWN_SECS", "1")]).await;
+    let logged_before = s.logs().lines().count();
+    let started = Instant::now();
+    let accepted = std::cell::Cell::new(false);
+    let s = &s;
+    let flood = async {
+        let mut sent = 0;
+        let mut answers = Vec::new();
+        while sent < FLOOD || !accepted.get() {
+            let batch = (0..20).map(|i| {
+                let kid = format!("{sent:08}-{i:04}-4000-8000-000000000000");
+                async move { assertion(s, "x-amzn-oidc-data", &forged_alb_assertion(&kid)).await }
+            });
+            answers.extend(futures_util::future::join_all(batch).await);
+            sent += 20;
+            assert!(started.elapsed() < 10 * COOLDOWN, "the flood never ended");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        answers
+    };
+    // A cooldown into the flood the load balancer rotates: real traffic, every 25 ms,
+    // carries the new kid.
+    let rotation = async {
+        tokio::time::sleep(COOLDOWN).await;
+        server.publish(&key);
+        let appeared = Instant::now();
+        let mut n = 0;
+        loop {
+            n += 1;
+            let mut claims = alb_claims();
+            claims["n"] = json!(n);
+            let token = alb_token(&alb_header(ALB_KID), &claims, &key.encoding);
+            let sent = Instant::now();
+            let resp = assertion(s, "x-amzn-oidc-data", &token).await;
+            if resp.status == 200 {
+                assert_granted(&resp, "the new kid");
+                accepted.set(true);
+                return sent.duration_since(appeared);
+            }
+            assert_eq!(resp.status, 503, "the new kid: {}", resp.text);
+            assert!(
+                resp.header("retry-after").is_some(),
+                "503 without Retry-After"
+            );
+            assert!(
+                appeared.elapsed() < 3 * COOLDOWN,
+                "the new kid was starved by the flood"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    };
+    let (answers, waited) = futures_util::future::join(flood, rotation).await;
+    let elapsed = started.elapsed();
+    // Every span of one cooldown holds at most the budget, so the whole run, cut in spans,
+    // at most the budget times their number.
+    let cooldowns = usize::try_from(elapsed.as_millis() / COOLDOWN.as_millis())
+        .expect("a short run")
+        .saturating_add(1);
+
+    assert!(
+        waited < 2 * COOLDOWN,
+        "the new kid was accepted {waited:?} after it appeared"
+    );
+    let fetches = server.fetches();
+    assert!(
+        fetches <= BUDGET * cooldowns,
+        "{fetches} key fetches for {} assertions in {elapsed:?}: over {BUDGET} per cooldown",
+        answers.len()
+    );
+    for resp in &answers {
+        match resp.status {
+            401 => assert_invalid_token(resp, "a random kid"),
+            503 => assert!(
+                resp.header("retry-after").is_some(),
+                "503 without Retry-After"
+            ),
+            other => panic!("a random kid got {other}: {}", resp.text),
+        }
+    }
+    // Refused requests leave no line each: the ones that were fetched (and found unknown)
+    // do, and one summary per cooldown covers the rest.
+    let mut logs = String::new();
+    for _ in 0..40 {
+        logs = s
+            .logs()
+            .lines()
+            .skip(logged_before)
+            .collect::<Vec<_>>()
+            .join("\n");
+        if logs.contains("refused without a fetch") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refusal_lines = logs.lines().filter(|line| line.contains("refused")).count();
+    assert!(
+        refusal_lines <= fetches + cooldowns,
+        "{refusal_lines} refusal lines for {} refused assertions and {fetches} fetches",
+        answers.len()
+    );
+    assert!(
+        logs.contains("refused without a fetch"),
+        "no summary of the refusals:\n{logs}"
+    );
+    println!(
+        "{} forged assertions in {elapsed:?}: {fetches} key fetches, {refusal_lines} refusal \
+         log lines; the new kid accepted {waited:?} after it appeared",
+        answers.len()
+    );
+}
+
 /// ALB keys are kept at least the minimum TTL whatever `max-age` says, and at most 100
 /// `kid`s are held: the least recently used is dropped (and fetched again when named).
 async fn alb_keys_held_per_kid_bounded(bin: &str) {
@@ -505,15 +657,14 @@ async fn alb_keys_held_per_kid_bounded(bin: &str) {
         .map(|i| vendors::p256_key(&format!("0000{i:04}-0b8a-4ea4-ae5a-8b6f1a7e2c10")))
         .collect();
     let published: Vec<&GatewayKey> = keys.iter().collect();
-    let (server, s) = aws_alb(bin, &published, &[]).await;
+    // A short cooldown: the budget of fetches for unknown kids (10 per cooldown) paces
+    // the 101 first fetches.
+    let (server, s) = aws_alb(bin, &published, &[("AUTH_JWKS_COOLDOWN_SECS", "1")]).await;
     server.set_cache_control("max-age=0");
     let assert_accepted = |resp: Resp, what: String| assert_granted(&resp, &what);
     for key in &keys[..100] {
         let token = alb_token(&alb_header(&key.kid), &alb_claims(), &key.encoding);
-        assert_accepted(
-            assertion(&s, "x-amzn-oidc-data", &token).await,
-            key.kid.clone(),
-        );
+        assert_accepted(through_kid_budget(&s, &token).await, key.kid.clone());
     }
     // A new assertion (not the verified-token cache) with the first kid: still held.
     let mut claims = alb_claims();
@@ -521,7 +672,7 @@ async fn alb_keys_held_per_kid_bounded(bin: &str) {
     let first = &keys[0];
     let token = alb_token(&alb_header(&first.kid), &claims, &first.encoding);
     assert_accepted(
-        assertion(&s, "x-amzn-oidc-data", &token).await,
+        through_kid_budget(&s, &token).await,
         "first kid again".into(),
     );
     assert_eq!(
@@ -532,16 +683,10 @@ async fn alb_keys_held_per_kid_bounded(bin: &str) {
     // The 101st kid makes room by dropping the least recently used: the second one.
     let last = &keys[100];
     let token = alb_token(&alb_header(&last.kid), &alb_claims(), &last.encoding);
-    assert_accepted(
-        assertion(&s, "x-amzn-oidc-data", &token).await,
-        "101st kid".into(),
-    );
+    assert_accepted(through_kid_budget(&s, &token).await, "101st kid".into());
     let second = &keys[1];
     let token = alb_token(&alb_header(&second.kid), &claims, &second.encoding);
-    assert_accepted(
-        assertion(&s, "x-amzn-oidc-data", &token).await,
-        "dropped kid".into(),
-    );
+    assert_accepted(through_kid_budget(&s, &token).await, "dropped kid".into());
     assert_eq!(
         server.fetches_of(&second.kid),
         2,
@@ -759,6 +904,7 @@ pub(super) const CASES: &[Case] = &[
     case!(alb_padding_refused_outside_alb_mode),
     case!(alb_unknown_kid_one_fetch_per_cooldown),
     case!(alb_kid_tricks_cost_no_fetch),
+    case!(alb_unknown_kid_fetches_share_one_budget),
     case!(alb_keys_held_per_kid_bounded),
     case!(custom_token_header_and_cookie),
     case!(gateway_startup_errors),
