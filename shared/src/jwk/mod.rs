@@ -215,7 +215,7 @@ impl KeySet {
 /// repeating anything of the document. The document is refused only when nothing usable
 /// remains.
 ///
-/// The document is read as it streams by (see [`crate::fetched_json`]): each entry of `keys`
+/// The document is read as it streams by (see the crate's `fetched_json` module): each entry of `keys`
 /// is read into a key, or skipped, before the next one is parsed, and members other than
 /// `keys` are skipped unread. What the parse holds beyond the document is the keys it keeps
 /// and the text of one entry's members at a time.
