@@ -4,13 +4,15 @@
 //! a new `kid` that real traffic carries is fetched and its assertions accepted within two
 //! cooldowns; the refusals are logged as one summary line per cooldown, not per request.
 //!
-//! The logs are captured by a process-wide subscriber (see `key_set_logs.rs` for why), so
+//! The logs are captured by a process-wide subscriber (`common/log_capture.rs` says why), so
 //! this binary holds this one test.
 
+#[path = "common/log_capture.rs"]
+mod log_capture;
+
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use api_auth::{Auth, AuthError, HttpRequestHead, Issuer, KeySetPolicy};
@@ -22,6 +24,7 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
+use log_capture::{capture, lock};
 use serde_json::{Value, json};
 use test_keys::{TestKey, mint_with_header, now};
 
@@ -32,40 +35,6 @@ const COOLDOWN: Duration = Duration::from_secs(1);
 /// The contract's budget: fetches for unknown kids started per cooldown.
 const BUDGET: usize = 10;
 const FLOOD: usize = 2000;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The captured log text (`api_auth` at INFO and above) of the whole process.
-fn capture() -> &'static Mutex<Vec<u8>> {
-    static CAPTURE: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&buffer);
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("api_auth=info"))
-            .with_ansi(false)
-            .with_writer(move || CaptureWriter(Arc::clone(&sink)))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber)
-            .expect("no other subscriber in this test binary");
-        buffer
-    })
-}
-
-struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for CaptureWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        lock(&self.0).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The region's key server: one PEM per published `kid`, `404` for any other; counts
 /// every request per `kid`.
@@ -140,7 +109,7 @@ async fn authenticate(auth: &Auth, token: &str) -> Result<(), AuthError> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_random_kids_fetches_within_the_budget_and_a_rotation_still_gets_through() {
-    let logs = capture();
+    let logs = capture("api_auth=info");
     let keys = Arc::new(Keys::default());
     let addr = key_server(Arc::clone(&keys)).await;
     let real_key = TestKey::p256(REAL_KID);

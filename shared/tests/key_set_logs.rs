@@ -2,62 +2,28 @@
 //! skips, counted by fixed reasons, and nothing of the document itself (no kid, no value);
 //! and errors that describe a refused document without repeating it.
 //!
-//! The logs are captured by a process-wide subscriber, installed before any event is
-//! emitted and used by one test at a time. A subscriber scoped to a thread
-//! (`tracing::subscriber::with_default`) would race with other tests registering the same
-//! callsites and could miss events.
+//! The logs are captured by a process-wide subscriber (`common/log_capture.rs` says why).
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+#[path = "common/log_capture.rs"]
+mod log_capture;
+
+use std::sync::Mutex;
 
 use api_auth::{JwksError, parse_jwks};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use log_capture::{capture, lock};
 use serde_json::{Value, json};
 
 /// A kid that must never reach the logs.
 const SECRET_KID: &str = "AKIA-kid-from-the-document";
 
-/// The captured log text of the whole process.
-fn capture() -> &'static Mutex<Vec<u8>> {
-    static CAPTURE: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&buffer);
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || CaptureWriter(Arc::clone(&sink)))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber)
-            .expect("no other subscriber in this test binary");
-        buffer
-    })
-}
-
-struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for CaptureWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        lock(&self.0).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// Runs `f` alone and returns what it logged.
 fn logged_by<T>(f: impl FnOnce() -> T) -> (T, String) {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _alone = lock(&ONE_AT_A_TIME);
-    let buffer = capture();
+    let buffer = capture("trace");
     lock(buffer).clear();
     let result = f();
     let text = String::from_utf8(std::mem::take(&mut *lock(buffer))).expect("UTF-8 logs");
