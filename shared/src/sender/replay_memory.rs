@@ -298,8 +298,10 @@ impl MemoryReplayStore {
                 };
             }
         }
-        // `entry().or_insert` is atomic: of two concurrent calls, one inserts.
-        let entry = self.entries.entry(*key.as_bytes()).or_insert(Entry {
+        // `or_insert_with` runs through moka's value initializer, which lets one of several
+        // concurrent calls for a key insert and shows the others its entry. (`or_insert` is
+        // a lookup then an insert: two concurrent uses of one proof could both be fresh.)
+        let entry = self.entries.entry(*key.as_bytes()).or_insert_with(|| Entry {
             ttl,
             client: *client,
         });
@@ -448,6 +450,33 @@ mod tests {
         assert_eq!(fresh, 1);
         assert_eq!(store.live.load(Ordering::Acquire), 1);
         assert_eq!(store.clients.live(key(7).client()), 1);
+    }
+
+    #[test]
+    fn a_proof_used_at_the_same_moment_by_many_threads_is_fresh_once() {
+        const THREADS: usize = 8;
+        let store = MemoryReplayStore::new(100_000);
+        for round in 0..300 {
+            let proof = ReplayKey::for_proof("one client", &format!("jti {round}"));
+            let start = std::sync::Barrier::new(THREADS);
+            let fresh = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..THREADS)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            start.wait();
+                            store.check_and_remember_now(&proof, LONG)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .filter_map(|h| h.join().ok())
+                    .filter(|r| *r == Ok(Freshness::Fresh))
+                    .count()
+            });
+            assert_eq!(fresh, 1, "round {round}: one proof accepted {fresh} times");
+        }
+        assert_eq!(store.live.load(Ordering::Acquire), 300);
     }
 
     fn proof_of(client: &str, n: u32) -> ReplayKey {
