@@ -12,46 +12,31 @@ use crate::jwk::{KeySet, VerifyingKey, check_ed25519_point, fingerprint};
 /// Parses the first PEM block of a fetched document, refusing one with encapsulated headers.
 ///
 /// RFC 7468 §2: unlike legacy PEM (RFC 1421), the textual encoding of a public key does not
-/// permit headers. The `pem` crate keeps each header line as a `String`, so 1 MiB of short
-/// header lines would cost about 28 MiB; a block without them costs a copy of its base64 and
-/// the decoded bytes, less than the document. Headers are what the crate reads before a blank
-/// line inside the block.
+/// permit headers. The `pem` crate keeps each line before a blank line inside the block as a
+/// header `String`, so 1 MiB of short lines would cost about 28 MiB; a block without them
+/// costs a copy of its base64 and the decoded bytes, less than the document. Rather than
+/// find the block as the crate does (its boundary search can be led astray, `------END `
+/// with an extra dash), any blank line before the document's last `-----END ` is refused:
+/// a public key's block has none.
 pub(crate) fn parse_fetched(document: &[u8]) -> Result<pem::Pem, &'static str> {
     const NOT_PEM: &str = "not a PEM document";
-    if let Some(payload) = first_payload(document)
-        && (contains(payload, b"\n\n") || contains(payload, b"\r\n\r\n"))
-    {
+    let before_end = rfind(document, b"-----END ").map_or(document, |end| &document[..end]);
+    if contains(before_end, b"\n\n") || contains(before_end, b"\r\n\r\n") {
         return Err("a PEM public key with headers (RFC 7468 permits none)");
     }
     pem::parse(document).map_err(|_| NOT_PEM)
-}
-
-/// What lies between the first `-----BEGIN ...-----` line (and the whitespace after it) and
-/// the next `-----END `, found as the `pem` crate finds them.
-fn first_payload(document: &[u8]) -> Option<&[u8]> {
-    let after_begin = after(document, b"-----BEGIN ")?;
-    let label_end = after(after_begin, b"-----")?;
-    let start = label_end
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-        .unwrap_or(label_end.len());
-    let body = label_end.get(start..)?;
-    let end = find(body, b"-----END ")?;
-    body.get(..end)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    find(haystack, needle).is_some()
+fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
 }
 
-/// The bytes after the first `needle`.
-fn after<'a>(haystack: &'a [u8], needle: &[u8]) -> Option<&'a [u8]> {
-    let at = find(haystack, needle)?.checked_add(needle.len())?;
-    haystack.get(at..)
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    find(haystack, needle).is_some()
 }
 
 /// Reads every key, refusing the whole list when one cannot be used: PEM keys are
@@ -117,6 +102,11 @@ mod tests {
             parse_fetched(crlf.as_bytes()).unwrap().contents(),
             [0, 1, 2]
         );
+        let trailing = format!("{BLOCK}\n\n");
+        assert_eq!(
+            parse_fetched(trailing.as_bytes()).unwrap().contents(),
+            [0, 1, 2]
+        );
         let text = format!("junk\n{BLOCK}more junk");
         assert_eq!(
             parse_fetched(text.as_bytes()).unwrap().contents(),
@@ -126,6 +116,8 @@ mod tests {
             "-----BEGIN PUBLIC KEY-----\nProc-Type: 4,ENCRYPTED\n\nAAEC\n-----END PUBLIC KEY-----\n",
             "-----BEGIN PUBLIC KEY-----\r\na:b\r\n\r\nAAEC\r\n-----END PUBLIC KEY-----\r\n",
             "-----BEGIN PUBLIC KEY-----\na\na\n\nAAEC\n-----END PUBLIC KEY-----\n",
+            // An extra dash that the `pem` crate's boundary search does not see as an end.
+            "-----BEGIN PUBLIC KEY-----\n:\n:\n------END :x\n\nAAEC\n-----END PUBLIC KEY-----\n",
         ] {
             assert!(
                 parse_fetched(with_headers.as_bytes()).is_err(),

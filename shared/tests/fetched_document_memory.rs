@@ -175,6 +175,13 @@ const SHAPES: &[Shape] = &[
         expected: "refused",
     },
     Shape {
+        name: "ALB key: PEM header lines behind a false end boundary",
+        parser: Parser::AlbKey,
+        copies: 1,
+        build: pem_header_lines_behind_a_false_end,
+        expected: "refused",
+    },
+    Shape {
         name: "ALB key: PEM with 1 MiB of base64",
         parser: Parser::AlbKey,
         copies: 1,
@@ -360,6 +367,21 @@ fn pem_header_lines() -> Vec<u8> {
     let mut out = b"-----BEGIN PUBLIC KEY-----\n".to_vec();
     while out.len() + 2 + tail.len() <= LIMIT {
         out.extend_from_slice(b"a\n");
+    }
+    out.extend_from_slice(tail.as_bytes());
+    out
+}
+
+/// Header lines, then `------END ` (one dash too many, which the `pem` crate's boundary
+/// search passes over) and a blank line, then a real key.
+fn pem_header_lines_behind_a_false_end() -> Vec<u8> {
+    let tail = format!(
+        "------END :x\n\n{}-----END PUBLIC KEY-----\n",
+        pem_body(&p256_der())
+    );
+    let mut out = b"-----BEGIN PUBLIC KEY-----\n".to_vec();
+    while out.len() + 2 + tail.len() <= LIMIT {
+        out.extend_from_slice(b":\n");
     }
     out.extend_from_slice(tail.as_bytes());
     out
