@@ -585,6 +585,16 @@ fn log_refusal<T>(path: &str, result: Result<T, AuthError>) -> Result<T, AuthErr
                     "request refused: unknown key not fetched now"
                 );
             }
+            // A client key over its share of the replay store: it sends proofs as fast as it
+            // can, so one line per refusal would be a flood of its own; the refusal metric
+            // counts them.
+            AuthError::Dpop(DpopError::TooManyProofs { .. }) => {
+                tracing::debug!(
+                    path,
+                    error = error.code(),
+                    "request refused: the client key is over its share of the replay store"
+                );
+            }
             AuthError::Dpop(DpopError::ReplayStoreUnavailable(_)) => {
                 tracing::warn!(
                     path,

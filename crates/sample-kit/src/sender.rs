@@ -114,6 +114,21 @@ impl SenderSettings {
                 "has leading or trailing whitespace",
             ));
         }
+        if let Some(nonce_secret) = &nonce_secret {
+            // Nonces are public: their key must not be a secret that opens anything else.
+            for other in [
+                "SHARED_SECRET",
+                "SHARED_SECRET_PREVIOUS",
+                "AUTH_HS256_SECRET",
+            ] {
+                if secret(other)?.as_ref() == Some(nonce_secret) {
+                    return Err(ConfigError::new(
+                        NONCE_SECRET,
+                        format!("must be a secret of its own, not the value of {other}"),
+                    ));
+                }
+            }
+        }
         let dpop = match mode {
             None => {
                 let companions = [

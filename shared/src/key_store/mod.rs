@@ -209,26 +209,33 @@ impl KeyStore {
     ) -> Result<Arc<VerifyingKey>, AuthError> {
         match &self.inner.per_kid {
             Some(per_kid) => per_kid.key_for(kid, alg).await,
-            None => self.key_in_set(kid, alg).await,
+            None => self.key_in_set(kid, alg, Refetch::Start).await,
         }
     }
 
-    /// [`key_for`](Self::key_for) in this store's one key set.
+    /// [`key_for`](Self::key_for) in this store's one key set; a missing key may start a
+    /// fetch (within the cooldown) or only join one already running.
     async fn key_in_set(
         &self,
         kid: Option<&str>,
         alg: Algorithm,
+        refetch: Refetch,
     ) -> Result<Arc<VerifyingKey>, AuthError> {
         let mut refetched = false;
         loop {
             let usable = self.usable();
             let selection = usable.as_ref().map(|loaded| loaded.keys.select(kid, alg));
-            let want_refetch = match selection {
+            let wait_for = match selection {
                 Some(Selection::Found(key)) => return Ok(Arc::clone(key)),
                 Some(Selection::Mismatch) => return Err(TokenError::KeyMismatch.into()),
                 Some(Selection::Ambiguous) => return Err(TokenError::AmbiguousKey.into()),
-                Some(Selection::UnknownKid) | None => !refetched && self.may_fetch_now(),
+                Some(Selection::UnknownKid) | None if refetched => None,
+                Some(Selection::UnknownKid) | None => match refetch {
+                    Refetch::Start => self.may_fetch_now().then(|| self.refresh()),
+                    Refetch::JoinOnly => self.running_fetch(),
+                },
             };
+            let want_refetch = wait_for.is_some();
             if !want_refetch {
                 return Err(match usable {
                     Some(_) => TokenError::UnknownKey.into(),
@@ -241,7 +248,9 @@ impl KeyStore {
                 tracing::info!(kid, "unknown kid: refetching the key set");
             }
             refetched = true;
-            self.wait_for_refresh().await;
+            if let Some(fetch) = wait_for {
+                self.wait_for(fetch).await;
+            }
         }
     }
 
@@ -328,7 +337,14 @@ impl KeyStore {
             .max(1)
     }
 
-    async fn wait_for_refresh(&self) {
+    /// The fetch running now, if any, to join without starting one.
+    fn running_fetch(&self) -> Option<Shared<BoxFuture<'static, FetchResult>>> {
+        let remote = self.inner.remote.as_ref()?;
+        lock(&remote.state).in_flight.clone()
+    }
+
+    /// Waits for `fetch`, within the bound of its requests.
+    async fn wait_for(&self, fetch: Shared<BoxFuture<'static, FetchResult>>) {
         let Some(remote) = &self.inner.remote else {
             return;
         };
@@ -343,7 +359,7 @@ impl KeyStore {
             Location::Discovery(_) => 2,
         };
         let bound = per_request.saturating_mul(requests);
-        let _ = tokio::time::timeout(bound, self.refresh()).await;
+        let _ = tokio::time::timeout(bound, fetch).await;
     }
 
     /// Starts a fetch, or returns the one already running (single flight).
@@ -578,6 +594,16 @@ async fn fetch_and_install(inner: &Inner) -> FetchResult {
         }
     }
     Ok(())
+}
+
+/// Whether a lookup that misses its key may start a fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refetch {
+    /// Yes, once the cooldown allows (a key set: an unknown `kid` may be a rotation).
+    Start,
+    /// No, only join a fetch already running: the fetches of a per-`kid` store start where
+    /// the budget for unknown `kid`s admits them (see `per_kid`).
+    JoinOnly,
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use url::Url;
 
 use super::http::is_absent;
 use super::kid_budget::{Admission, KidBudget};
-use super::{KeySetStatus, KeyStore, Location, lock};
+use super::{KeySetStatus, KeyStore, Location, Refetch, lock};
 use crate::algorithm::{Algorithm, KeyKind};
 use crate::error::{AuthError, TokenError};
 use crate::jwk::{Fingerprint, KeySet, VerifyingKey, fingerprint};
@@ -100,7 +100,8 @@ impl PerKid {
             return Err(TokenError::KeyMismatch.into());
         }
         let store = self.store_for(kid)?;
-        let found = store.key_in_set(Some(kid), alg).await;
+        // Only `store_for` starts a fetch, and only when the budget admits it.
+        let found = store.key_in_set(Some(kid), alg, Refetch::JoinOnly).await;
         self.export_state();
         match found {
             Err(AuthError::KeysUnavailable { .. })
@@ -117,8 +118,10 @@ impl PerKid {
     /// cooldown has passed) starts only when the budget admits it; otherwise the request is
     /// refused without a fetch.
     fn store_for(&self, kid: &str) -> Result<KeyStore, AuthError> {
-        let now = Instant::now();
         let mut held = lock(&self.held);
+        // Read once the lock is held: a time read before waiting for it would be early, and a
+        // cooldown that ends meanwhile would let a fetch start without the budget.
+        let now = Instant::now();
         if let Some(entry) = held.iter_mut().find(|entry| entry.kid == kid) {
             entry.last_used = now;
             let store = entry.store.clone();

@@ -301,10 +301,13 @@ impl MemoryReplayStore {
         // `or_insert_with` runs through moka's value initializer, which lets one of several
         // concurrent calls for a key insert and shows the others its entry. (`or_insert` is
         // a lookup then an insert: two concurrent uses of one proof could both be fresh.)
-        let entry = self.entries.entry(*key.as_bytes()).or_insert_with(|| Entry {
-            ttl,
-            client: *client,
-        });
+        let entry = self
+            .entries
+            .entry(*key.as_bytes())
+            .or_insert_with(|| Entry {
+                ttl,
+                client: *client,
+            });
         if entry.is_fresh() {
             Ok(Freshness::Fresh)
         } else {

@@ -353,6 +353,20 @@ async fn dpop_configuration_errors_stop_startup(bin: &str) {
             with(&[
                 ("AUTH_DPOP_NONCE", "1"),
                 (
+                    "SHARED_SECRET",
+                    "one-value-for-two-secrets-5b7e0c2a9d14f368",
+                ),
+                (
+                    "AUTH_DPOP_NONCE_SECRET",
+                    "one-value-for-two-secrets-5b7e0c2a9d14f368",
+                ),
+            ]),
+            vec!["AUTH_DPOP_NONCE_SECRET"],
+        ),
+        (
+            with(&[
+                ("AUTH_DPOP_NONCE", "1"),
+                (
                     "AUTH_DPOP_NONCE_SECRET",
                     "nonce-secret-of-the-fleet-3c8a1f6e0b9d4275 ",
                 ),
