@@ -49,8 +49,10 @@ use crate::request::RequestHead;
 /// ```
 #[derive(Clone)]
 pub struct SharedSecret {
-    /// The SHA-256 of the current secret, then of the previous one during a rotation.
-    digests: Vec<[u8; 32]>,
+    /// The SHA-256 of the current secret.
+    current: [u8; 32],
+    /// The SHA-256 of the previous one, during a rotation.
+    previous: Option<[u8; 32]>,
 }
 
 impl SharedSecret {
@@ -64,7 +66,8 @@ impl SharedSecret {
     /// whitespace, which no header value can carry.
     pub fn new(secret: &str) -> Result<Self, CredentialError> {
         Ok(Self {
-            digests: vec![checked_digest(secret)?],
+            current: checked_digest(secret)?,
+            previous: None,
         })
     }
 
@@ -84,11 +87,10 @@ impl SharedSecret {
     /// ```
     pub fn with_previous(mut self, previous: &str) -> Result<Self, CredentialError> {
         let digest = checked_digest(previous)?;
-        if self.digests.contains(&digest) {
+        if digest == self.current {
             return Err(CredentialError::SameAsCurrent);
         }
-        self.digests.truncate(1);
-        self.digests.push(digest);
+        self.previous = Some(digest);
         Ok(self)
     }
 
@@ -96,12 +98,11 @@ impl SharedSecret {
     /// configured secret is compared, in constant time, whichever matches.
     pub fn matches(&self, presented: &[u8]) -> bool {
         let candidate = digest(&SHA256, presented);
-        self.digests
-            .iter()
-            .fold(subtle::Choice::from(0), |found, d| {
-                found | d.ct_eq(candidate.as_ref())
-            })
-            .into()
+        let candidate = candidate.as_ref();
+        let previous = self.previous.map_or(subtle::Choice::from(0), |previous| {
+            previous.ct_eq(candidate)
+        });
+        (self.current.ct_eq(candidate) | previous).into()
     }
 
     /// Whether `request` carries the secret in its only `X-Shared-Secret` header: whether

@@ -363,25 +363,24 @@ fn p256_der() -> Vec<u8> {
 /// RFC 7468 §2 permits no headers in a PEM public key; the `pem` crate keeps each line of a
 /// header section as a `String`.
 fn pem_header_lines() -> Vec<u8> {
-    let tail = format!("\n{}-----END PUBLIC KEY-----\n", pem_body(&p256_der()));
-    let mut out = b"-----BEGIN PUBLIC KEY-----\n".to_vec();
-    while out.len() + 2 + tail.len() <= LIMIT {
-        out.extend_from_slice(b"a\n");
-    }
-    out.extend_from_slice(tail.as_bytes());
-    out
+    pem_lines_before_a_key(b"a\n", "\n")
 }
 
 /// Header lines, then `------END ` (one dash too many, which the `pem` crate's boundary
 /// search passes over) and a blank line, then a real key.
 fn pem_header_lines_behind_a_false_end() -> Vec<u8> {
+    pem_lines_before_a_key(b":\n", "------END :x\n\n")
+}
+
+/// A PEM block of `line` repeated to the limit, then `separator` and a real key.
+fn pem_lines_before_a_key(line: &[u8], separator: &str) -> Vec<u8> {
     let tail = format!(
-        "------END :x\n\n{}-----END PUBLIC KEY-----\n",
+        "{separator}{}-----END PUBLIC KEY-----\n",
         pem_body(&p256_der())
     );
     let mut out = b"-----BEGIN PUBLIC KEY-----\n".to_vec();
-    while out.len() + 2 + tail.len() <= LIMIT {
-        out.extend_from_slice(b":\n");
+    while out.len() + line.len() + tail.len() <= LIMIT {
+        out.extend_from_slice(line);
     }
     out.extend_from_slice(tail.as_bytes());
     out

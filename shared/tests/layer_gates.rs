@@ -3,31 +3,25 @@
 //! ones, then the token. An axum router behind the layer, on a real socket, driven over raw
 //! HTTP/1.1 so that the request target and `Host` are exactly what each case sends.
 
+#[path = "common/loopback.rs"]
+mod loopback;
+
 use std::net::SocketAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use api_auth::{Auth, AuthLayer, Claims, DevIssuer, SharedSecret};
 use axum::routing::get;
 use axum::{Extension, Router};
+use loopback::serve;
 use serde_json::{Map, Value, json};
+use test_keys::now;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const SECRET: &str = "gateway-secret-of-the-layer-test-5d0e9b";
 const HOST: &str = "api.example";
 
 async fn orders(Extension(claims): Extension<Claims>) -> String {
     format!("orders of {}", claims.sub().unwrap_or("nobody"))
-}
-
-/// Serves the router on a loopback port for the life of the test's runtime.
-async fn serve(router: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local address");
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    addr
 }
 
 /// Sends one request with exactly these head lines; returns the status and the head.
@@ -48,12 +42,6 @@ async fn send(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> (u16,
         .and_then(|code| code.parse().ok())
         .unwrap_or(0);
     (status, answer)
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[tokio::test]

@@ -2,14 +2,16 @@
 //! issuers (one fetched over HTTP with a caller-supplied client, one from a JWKS file),
 //! an axum router behind `AuthLayer` on a real socket, and handlers reading typed claims.
 
-use std::net::SocketAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+#[path = "common/loopback.rs"]
+mod loopback;
 
 use api_auth::{Auth, AuthLayer, Claims, DevIssuer, DevKeyType, Issuer, KeySource};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
+use loopback::serve;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use test_keys::now;
 
 /// The claims this service expects, borrowed from the verified token.
 #[derive(Deserialize)]
@@ -32,24 +34,8 @@ async fn whoami(Extension(claims): Extension<Claims>) -> Json<Value> {
     }
 }
 
-/// Serves `router` on a loopback port; the server lives as long as the test's runtime.
-async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local address");
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    addr
-}
-
 fn claims(value: Value) -> Map<String, Value> {
     value.as_object().cloned().unwrap_or_default()
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[tokio::test]

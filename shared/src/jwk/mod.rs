@@ -299,30 +299,14 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_> {
     }
 }
 
-/// A member name of the key set document.
+/// A member name of the key set document (serde's field identifier: the name is compared as
+/// it streams by, never kept).
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
 enum DocumentMember {
     Keys,
+    #[serde(other)]
     Other,
-}
-
-impl<'de> Deserialize<'de> for DocumentMember {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct NameVisitor;
-        impl Visitor<'_> for NameVisitor {
-            type Value = DocumentMember;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_str<E>(self, name: &str) -> Result<DocumentMember, E> {
-                Ok(if name == "keys" {
-                    DocumentMember::Keys
-                } else {
-                    DocumentMember::Other
-                })
-            }
-        }
-        deserializer.deserialize_identifier(NameVisitor)
-    }
 }
 
 /// The `keys` array: each entry is read and checked as it comes, and kept only when usable.
@@ -498,7 +482,8 @@ impl<'de> Visitor<'de> for JwkVisitor {
 }
 
 /// The JWK members read (RFC 7517 §4, RFC 7518 §6, RFC 8037 §2); any other is skipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
 enum JwkMember {
     Kty,
     Kid,
@@ -511,36 +496,8 @@ enum JwkMember {
     X,
     Y,
     D,
+    #[serde(other)]
     Other,
-}
-
-impl<'de> Deserialize<'de> for JwkMember {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct NameVisitor;
-        impl Visitor<'_> for NameVisitor {
-            type Value = JwkMember;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_str<E>(self, name: &str) -> Result<JwkMember, E> {
-                Ok(match name {
-                    "kty" => JwkMember::Kty,
-                    "kid" => JwkMember::Kid,
-                    "use" => JwkMember::Use,
-                    "key_ops" => JwkMember::KeyOps,
-                    "alg" => JwkMember::Alg,
-                    "crv" => JwkMember::Crv,
-                    "n" => JwkMember::N,
-                    "e" => JwkMember::E,
-                    "x" => JwkMember::X,
-                    "y" => JwkMember::Y,
-                    "d" => JwkMember::D,
-                    _ => JwkMember::Other,
-                })
-            }
-        }
-        deserializer.deserialize_identifier(NameVisitor)
-    }
 }
 
 /// A JWK's `key_ops` (RFC 7517 §4.3), read for the one operation that matters here: whether

@@ -132,11 +132,11 @@ impl<'de> Visitor<'de> for DiscoveryVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Discovery<'de>, A::Error> {
         let mut read = Discovery::default();
         let (mut seen_issuer, mut seen_jwks_uri) = (false, false);
-        while let Some(name) = map.next_key::<Text<'de>>()? {
+        while let Some(name) = map.next_key::<DiscoveryMember>()? {
             let (slot, seen) = match name {
-                Text::Str(name) if name == "issuer" => (&mut read.issuer, &mut seen_issuer),
-                Text::Str(name) if name == "jwks_uri" => (&mut read.jwks_uri, &mut seen_jwks_uri),
-                _ => {
+                DiscoveryMember::Issuer => (&mut read.issuer, &mut seen_issuer),
+                DiscoveryMember::JwksUri => (&mut read.jwks_uri, &mut seen_jwks_uri),
+                DiscoveryMember::Other => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
@@ -149,6 +149,17 @@ impl<'de> Visitor<'de> for DiscoveryVisitor {
         }
         Ok(read)
     }
+}
+
+/// The members of a discovery document that are read; the name is compared as it streams
+/// by, never kept.
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum DiscoveryMember {
+    Issuer,
+    JwksUri,
+    #[serde(other)]
+    Other,
 }
 
 /// Why a discovery document was not used.
